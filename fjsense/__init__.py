@@ -1,0 +1,1 @@
+"""fjsense: streaming sensor and monitoring platform for Digital Fujian."""

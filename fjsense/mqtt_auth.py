@@ -1,0 +1,42 @@
+"""Mosquitto password file and ACL generated from the station catalog.
+
+Each device may publish only under its own topic; the bridge may read every device topic; the
+notifier may publish alerts. Anonymous clients are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from fjsense.catalog import Catalog
+from fjsense.credentials import Credentials
+from fjsense.kinds import registry
+
+_PBKDF2_ITERATIONS = 101  # Mosquitto 2.0's own default for `$7$` (PBKDF2-SHA512) hashes
+
+
+def password_line(username: str, password: str) -> str:
+    """One line of a Mosquitto 2 password file, hashed exactly as ``mosquitto_passwd`` does."""
+    salt = secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ITERATIONS)
+    encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return f"{username}:$7${_PBKDF2_ITERATIONS}${encoded[0]}${encoded[1]}"
+
+
+def password_file(catalog: Catalog, creds: Credentials) -> str:
+    logins = [creds.mqtt_service("bridge"), creds.mqtt_service("notifier")]
+    logins += [creds.device(device.id) for _, device in catalog.devices()]
+    return "".join(password_line(login.username, login.password) + "\n" for login in logins)
+
+
+def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str) -> str:
+    kinds = registry()
+    lines = [f"user {creds.mqtt_service('bridge').username}"]
+    lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]
+    lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic write {alert_prefix}/#"]
+    for site, device in catalog.devices():
+        lines += ["", f"user {device.id}"]
+        lines.append(f"topic write {kinds[device.kind].mqtt_topic(site.id, device.id)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,33 @@
+"""Reading a topic to the end in tests (kafka-python with manual assignment works on Tansu)."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from fjsense.settings import Settings
+
+
+def read_topic(
+    settings: Settings, topic: str, expect: int | None = None, timeout: float = 20.0
+) -> list[ConsumerRecord]:
+    """Every record of ``topic``; waits until ``expect`` records are there, or ``timeout``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.servers, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            if expect is not None and len(records) >= expect:
+                break
+            if expect is None and not consumer.poll(timeout_ms=300):
+                break
+        return records
+    finally:
+        consumer.close()
