@@ -17,16 +17,17 @@ class DeadLetter:
     payload: bytes
     received_at: datetime
 
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "stage": self.stage,
+            "reason": self.reason,
+            "source": self.source,
+            "payload_b64": base64.b64encode(self.payload).decode(),
+            "received_at": self.received_at.isoformat(),
+        }
+
     def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "stage": self.stage,
-                "reason": self.reason,
-                "source": self.source,
-                "payload_b64": base64.b64encode(self.payload).decode(),
-                "received_at": self.received_at.isoformat(),
-            }
-        ).encode()
+        return json.dumps(self.to_dict()).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> DeadLetter:

@@ -85,6 +85,12 @@ class PueSettings(_Section):
     target: float = Field(
         1.35, gt=1.0, description="Digital Fujian programme target: average PUE below 1.35"
     )
+    resolve_below: float = Field(
+        1.30, gt=1.0, description="Hysteresis: a firing PUE alert resolves below this"
+    )
+    alert_after_seconds: int = Field(
+        300, ge=0, description="PUE must stay above target this long before the alert fires"
+    )
     window_seconds: int = Field(60, ge=10, description="Tumbling window length")
     rolling_windows: int = Field(15, ge=1, description="Windows in the rolling value (15 min)")
     allowed_lateness_seconds: int = Field(
@@ -92,6 +98,9 @@ class PueSettings(_Section):
     )
     max_gap_seconds: int = Field(
         120, ge=1, description="Longest gap between two readings that may be interpolated"
+    )
+    idle_seconds: int = Field(
+        600, ge=0, description="A meter this far behind its site's newest stops holding windows"
     )
 
 

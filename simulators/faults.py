@@ -1,0 +1,48 @@
+"""Fault injection on any simulator's message stream: what real device fleets do to us."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from simulators.messages import SimMessage
+
+MALFORMED = (
+    b"{\"device\": \"",  # truncated JSON
+    b"\x00\xff\xfe garbage",  # not text
+    b"[]",  # not an object
+    b"{\"device\": \"%s\", \"seq\": \"x\"}",  # wrong types, missing fields
+)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Probabilities per message; ``reorder_depth`` is how many messages a delayed one waits."""
+
+    dropout: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_depth: int = 4
+    malformed: float = 0.0
+    seed: int = 0
+
+    def apply(self, messages: Iterable[SimMessage]) -> Iterator[SimMessage]:
+        rnd = random.Random(self.seed)
+        held: list[tuple[int, SimMessage]] = []
+        for n, msg in enumerate(messages):
+            out: list[SimMessage] = []
+            if rnd.random() < self.malformed:
+                bad = rnd.choice(MALFORMED).replace(b"%s", msg.device.encode())
+                out.append(SimMessage(msg.at, msg.topic, bad, msg.device, -1, valid=False))
+            if rnd.random() >= self.dropout:
+                if rnd.random() < self.reorder:
+                    held.append((n + rnd.randint(1, self.reorder_depth), msg))
+                else:
+                    out.append(msg)
+                if rnd.random() < self.duplicate:
+                    out.append(msg)
+            due = [m for when, m in held if when <= n]
+            held = [(when, m) for when, m in held if when > n]
+            yield from out + due
+        yield from (m for _, m in held)

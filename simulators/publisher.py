@@ -1,0 +1,86 @@
+"""Publishes simulated messages over MQTT, one connection per device with its own login."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+
+from fjsense.credentials import Credentials
+from fjsense.settings import Settings
+from simulators.messages import SimMessage
+
+
+@dataclass
+class PublishStats:
+    published: int = 0
+    valid: set[tuple[str, int]] = field(default_factory=set)
+    malformed: list[bytes] = field(default_factory=list)
+    last_event_time: float = 0.0
+
+
+class DevicePublisher:
+    """QoS 1 publishing as the devices themselves, paced to simulated time.
+
+    A message stamped ``at`` goes out at ``t0 + (at - first) / speed`` on the wall clock, and
+    never before ``at`` itself: a replay of the past runs fast, then continues in real time.
+    ``speed=0`` publishes as fast as the broker takes it.
+    """
+
+    ack_every = 100  # bounds how far one device's connection runs ahead of the others
+
+    def __init__(self, settings: Settings, speed: float = 0.0) -> None:
+        self.settings = settings
+        self.creds = Credentials(settings)
+        self.speed = speed
+        self.clients: dict[str, mqtt.Client] = {}
+        self.stats = PublishStats()
+
+    def _client(self, device: str) -> mqtt.Client:
+        if device not in self.clients:
+            login = self.creds.device(device)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-{device}",
+                                 protocol=mqtt.MQTTv5)
+            client.username_pw_set(login.username, login.password)
+            client.max_queued_messages_set(2000)
+            client.connect(self.settings.mqtt.host or "127.0.0.1", self.settings.mqtt.port)
+            client.loop_start()
+            self.clients[device] = client
+        return self.clients[device]
+
+    def run(self, messages: Iterable[SimMessage], stop: threading.Event | None = None) -> PublishStats:
+        t0 = time.time()
+        first: float | None = None
+        pending = []
+        for msg in messages:
+            if stop is not None and stop.is_set():
+                break
+            first = msg.at if first is None else first
+            if self.speed > 0:
+                due = max(t0 + (msg.at - first) / self.speed, msg.at)
+                delay = due - time.time()
+                if delay > 0 and (stop.wait(delay) if stop else time.sleep(delay) or False):
+                    break
+            info = self._client(msg.device).publish(msg.topic, msg.payload, qos=1)
+            pending.append(info)
+            if len(pending) >= self.ack_every:
+                for p in pending:
+                    p.wait_for_publish(30)
+                pending.clear()
+            self.stats.published += 1
+            self.stats.last_event_time = max(self.stats.last_event_time, msg.at)
+            if msg.valid:
+                self.stats.valid.add((msg.device, msg.seq))
+            else:
+                self.stats.malformed.append(msg.payload)
+        for p in pending:
+            p.wait_for_publish(30)
+        return self.stats
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.disconnect()
+            client.loop_stop()

@@ -1,0 +1,18 @@
+"""What a sink must do: *add* records, then *flush* them durably; offsets follow flushes.
+
+The runner commits Kafka offsets only after ``flush`` returned; if ``flush`` raises, nothing is
+committed and the same records come again. A sink must therefore write idempotently (natural
+keys), so that a replay after a crash neither loses nor doubles a row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Sink(Protocol):
+    def add(self, topic: str, record: dict[str, Any]) -> None:
+        """Stage one decoded record of ``topic``."""
+
+    async def flush(self) -> dict[str, int]:
+        """Write everything staged in one transaction; returns rows newly stored per table."""

@@ -1,0 +1,127 @@
+"""Versioned SQL migrations, with a TimescaleDB or a plain-PostgreSQL variant of each step.
+
+``NNNN_name.sql`` runs everywhere; ``NNNN_name.timescaledb.sql`` runs after it when the
+``timescaledb`` extension is available, ``NNNN_name.postgres.sql`` otherwise. TimescaleDB
+variants run one statement at a time outside a transaction, because continuous aggregates
+cannot be created inside one. Statements are sent without parameters (the simple protocol).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+from fjsense.credentials import Credentials
+from fjsense.settings import Settings
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    base: str
+    timescaledb: str
+    postgres: str
+
+
+def migrations() -> list[Migration]:
+    folder = resources.files("sinks").joinpath("migrations")
+    texts = {entry.name: entry.read_text(encoding="utf-8") for entry in folder.iterdir()
+             if entry.name.endswith(".sql")}
+    versions = sorted(name[:-4] for name in texts if name.count(".") == 1)
+    return [
+        Migration(v, texts[f"{v}.sql"], texts.get(f"{v}.timescaledb.sql", ""),
+                  texts.get(f"{v}.postgres.sql", ""))
+        for v in versions
+    ]
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script at top-level semicolons (outside quotes, dollar quotes and comments)."""
+    statements, current, i = [], [], 0
+    token = re.compile(r"--[^\n]*|'(?:[^']|'')*'|\$([A-Za-z_]*)\$.*?\$\1\$|;", re.DOTALL)
+    for match in token.finditer(script):
+        current.append(script[i:match.start()])
+        if match.group() == ";":
+            statements.append("".join(current))
+            current = []
+        elif not match.group().startswith("--"):
+            current.append(match.group())
+        i = match.end()
+    current.append(script[i:])
+    statements.append("".join(current))
+    return [s.strip() for s in statements if s.strip()]
+
+
+def has_timescaledb(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply the pending migrations on ``conn`` (autocommit); returns what was applied."""
+    conn.autocommit = True
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, "
+        "variant text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    timescale = has_timescaledb(conn)
+    if timescale:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    variant = "timescaledb" if timescale else "postgres"
+    applied = []
+    for step in migrations():
+        if step.version in done:
+            continue
+        with conn.transaction():
+            for statement in split_statements(step.base):
+                conn.execute(statement)  # type: ignore[call-overload]
+            if not timescale:
+                for statement in split_statements(step.postgres):
+                    conn.execute(statement)  # type: ignore[call-overload]
+        if timescale:
+            for statement in split_statements(step.timescaledb):
+                conn.execute(statement)  # type: ignore[call-overload]
+        conn.execute(
+            sql.SQL("INSERT INTO schema_migrations (version, variant) VALUES ({}, {})").format(
+                sql.Literal(step.version), sql.Literal(variant)
+            )
+        )
+        applied.append(step.version)
+    return applied
+
+
+def grant(conn: psycopg.Connection, writer: str, reader: str) -> None:
+    """The sink writes as ``writer``; dashboards read as ``reader`` and can change nothing."""
+    w, r = sql.Identifier(writer), sql.Identifier(reader)
+    for statement in (
+        "GRANT USAGE ON SCHEMA public TO {w}, {r}",
+        "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {w}",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {r}",
+    ):
+        conn.execute(sql.SQL(statement).format(w=w, r=r))
+
+
+def bootstrap(settings: Settings) -> list[str]:
+    """Create the database and roles when missing, migrate, and grant; returns what was applied."""
+    creds = Credentials(settings)
+    name = settings.database.name
+    with psycopg.connect(creds.dsn("admin", dbname="postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        for role in ("writer", "reader"):
+            login = creds.db(role)
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login.username])
+            verb = "ALTER" if exists.fetchone() else "CREATE"
+            conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(login.username), sql.Literal(login.password)))
+    with psycopg.connect(creds.dsn("admin")) as conn:
+        applied = migrate(conn)
+        grant(conn, creds.db("writer").username, creds.db("reader").username)
+    return applied
