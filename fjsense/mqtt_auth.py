@@ -35,7 +35,7 @@ def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str) -> str:
     kinds = registry()
     lines = [f"user {creds.mqtt_service('bridge').username}"]
     lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]
-    lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic write {alert_prefix}/#"]
+    lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic readwrite {alert_prefix}/#"]
     for site, device in catalog.devices():
         lines += ["", f"user {device.id}"]
         lines.append(f"topic write {kinds[device.kind].mqtt_topic(site.id, device.id)}")

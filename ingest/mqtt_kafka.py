@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from ingest.validate import Accepted, validate
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
+REPORT_SECONDS = 10.0
 
 
 class KafkaUnavailable(RuntimeError):
@@ -65,6 +67,7 @@ class MqttKafkaBridge:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.subscribed = threading.Event()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -72,6 +75,14 @@ class MqttKafkaBridge:
             log.error("MQTT connect refused: %s", reason)
             return
         client.subscribe([(k.mqtt_filter, self.settings.mqtt.qos) for k in self.kinds.values()])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        """From the first SUBACK on, the broker queues device messages for this session."""
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("MQTT subscription refused: %s", failed)
+            return
+        log.warning("subscribed to %s", ", ".join(k.mqtt_filter for k in self.kinds.values()))
         self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -125,9 +136,13 @@ class MqttKafkaBridge:
             mqtt_settings.host or "127.0.0.1", mqtt_settings.port, keepalive=30,
             clean_start=False, properties=props,
         )
+        next_report = time.monotonic() + REPORT_SECONDS
         try:
             backoff = self._reconnect(0.5)
             while not stop.is_set():
+                if time.monotonic() >= next_report:
+                    next_report += REPORT_SECONDS
+                    log.info("%s; %d awaiting Kafka", self.stats, len(self._pending))
                 if backoff:
                     stop.wait(backoff)
                     backoff = self._reconnect(backoff)

@@ -39,6 +39,7 @@ async def run_sink(
     sink = PostgresSink(conn, specs)
     await consumer.start()
     try:
+        await dispatch(conn, notifiers)  # what a crashed predecessor stored but did not notify
         while not stop.is_set():
             batches = await consumer.getmany(
                 timeout_ms=settings.sink.poll_timeout_ms, max_records=settings.sink.max_batch
@@ -53,8 +54,7 @@ async def run_sink(
             stored = await sink.flush()
             await consumer.commit(offsets)
             await _record_metrics(conn, consumer, offsets, stored, specs)
-            if "alert_events" in stored:
-                await dispatch(conn, notifiers)
+            await dispatch(conn, notifiers)
     finally:
         await consumer.stop()
         await conn.close()

@@ -1,0 +1,84 @@
+"""Running the platform's components as the real processes docker-compose would run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fjsense.settings import Settings
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a child process the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FJSENSE_")}
+    env.update(
+        FJSENSE_STACK__HOME=str(settings.stack.home),
+        FJSENSE_MQTT__PORT=str(settings.mqtt.port),
+        FJSENSE_KAFKA__PORT=str(settings.kafka.port),
+        FJSENSE_KAFKA__PARTITIONS=str(settings.kafka.partitions),
+        FJSENSE_DATABASE__PORT=str(settings.database.port),
+        FJSENSE_DATABASE__NAME=settings.database.name,
+        **extra,
+    )
+    return env
+
+
+class Components:
+    """`fjsense bridge|worker|sink` as child processes, logs under ``logs``."""
+
+    def __init__(self, settings: Settings, logs: Path, **env: str) -> None:
+        self.env = settings_env(settings, **env)
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "fjsense.cli", "-v", name], env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+
+    def wait_bridge_subscribed(self, timeout: float = 30) -> None:
+        """Before its first subscription the broker has no session to queue readings in."""
+        wait_for(lambda: "subscribed to" in self.log("bridge"), timeout, "the bridge to subscribe",
+                 lambda: self.log("bridge")[-2000:])
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def stop_all(self) -> dict[str, int]:
+        codes = {}
+        for name, proc in self.procs.items():
+            proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        self.procs.clear()
+        return codes
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str,
+    state: Callable[[], object] = lambda: "",
+) -> None:
+    """Poll ``condition``; on timeout, fail saying what ``state`` was last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {state()}")
