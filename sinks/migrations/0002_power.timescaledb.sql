@@ -2,7 +2,8 @@
 SELECT create_hypertable('power_readings', 'ts', chunk_time_interval => INTERVAL '1 day', migrate_data => true);
 SELECT create_hypertable('pue_windows', 'window_end', chunk_time_interval => INTERVAL '7 days', migrate_data => true);
 
-CREATE MATERIALIZED VIEW pue_hourly WITH (timescaledb.continuous) AS
+-- real-time aggregation: the current, not yet materialised hour shows on dashboards too
+CREATE MATERIALIZED VIEW pue_hourly WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket('1 hour', window_end) AS bucket,
        site,
        sum(facility_kwh) AS facility_kwh,

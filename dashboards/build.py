@@ -1,0 +1,60 @@
+"""`fjsense dashboards build`: dashboards and Grafana provisioning files, as docker-compose mounts them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from dashboards.datacenter import datacenter_dashboard
+from dashboards.grafana import DATASOURCE, Dashboard
+from dashboards.pipeline import pipeline_dashboard
+from fjsense.settings import Settings
+
+
+def all_dashboards(settings: Settings) -> list[Dashboard]:
+    return [datacenter_dashboard(settings), pipeline_dashboard()]
+
+
+def datasource(settings: Settings) -> dict:
+    """The read-only data source; its password comes from Grafana's environment."""
+    db = settings.database
+    return {
+        "apiVersion": 1,
+        "datasources": [{
+            "name": "fjsense", "uid": DATASOURCE["uid"], "type": DATASOURCE["type"],
+            "url": f"{db.host or 'timescaledb'}:{db.port if db.host else 5432}",
+            "user": db.reader_user,
+            "secureJsonData": {"password": "$FJSENSE_DATABASE__READER_PASSWORD"},
+            "jsonData": {"database": db.name, "sslmode": "disable", "timescaledb": True,
+                         "postgresVersion": 1500},
+            "isDefault": True, "editable": False,
+        }],
+    }
+
+
+def provider() -> dict:
+    return {
+        "apiVersion": 1,
+        "providers": [{
+            "name": "fjsense", "folder": "fjsense", "type": "file", "disableDeletion": True,
+            "options": {"path": "/var/lib/grafana/dashboards/fjsense"},
+        }],
+    }
+
+
+def write_provisioning(settings: Settings, out: Path) -> list[Path]:
+    """Write ``dashboards/*.json`` and ``provisioning/{datasources,dashboards}/fjsense.yaml``."""
+    written = []
+    for dashboard in all_dashboards(settings):
+        path = out / "dashboards" / f"{dashboard.uid}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dashboard.to_json(), indent=2, ensure_ascii=False))
+        written.append(path)
+    for kind, content in (("datasources", datasource(settings)), ("dashboards", provider())):
+        path = out / "provisioning" / kind / "fjsense.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(content, sort_keys=False))
+        written.append(path)
+    return written

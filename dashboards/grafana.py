@@ -1,0 +1,95 @@
+"""Small builders for Grafana dashboard JSON (schema 39) with PostgreSQL panels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DATASOURCE = {"type": "grafana-postgresql-datasource", "uid": "fjsense-db"}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel: a title, its SQL, the columns it must return, and how to draw it."""
+
+    title: str
+    sql: str
+    columns: tuple[str, ...]
+    kind: str = "timeseries"  # timeseries | stat | table
+    unit: str = "none"
+    fmt: str = "time_series"  # time_series | table
+    thresholds: tuple[tuple[str, float | None], ...] = ()
+    width: int = 12
+    height: int = 8
+    decimals: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
+        steps = [{"color": color, "value": value} for color, value in self.thresholds]
+        defaults: dict[str, Any] = {"unit": self.unit}
+        if steps:
+            defaults["thresholds"] = {"mode": "absolute", "steps": steps}
+            if self.kind == "timeseries":
+                defaults["custom"] = {"thresholdsStyle": {"mode": "line+area"}}
+        if self.decimals is not None:
+            defaults["decimals"] = self.decimals
+        return {
+            "id": panel_id,
+            "type": self.kind,
+            "title": self.title,
+            "datasource": DATASOURCE,
+            "gridPos": {"x": x, "y": y, "w": self.width, "h": self.height},
+            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "options": self.options,
+            "targets": [{
+                "refId": "A",
+                "datasource": DATASOURCE,
+                "editorMode": "code",
+                "format": self.fmt,
+                "rawQuery": True,
+                "rawSql": self.sql,
+            }],
+        }
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A multi-value query variable (e.g. ``site``)."""
+
+    name: str
+    label: str
+    sql: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "label": self.label, "type": "query", "datasource": DATASOURCE,
+            "query": self.sql, "definition": self.sql, "refresh": 2, "multi": True,
+            "includeAll": True, "current": {"text": "All", "value": "$__all"},
+        }
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    panels: tuple[Panel, ...]
+    variables: tuple[Variable, ...] = ()
+    tags: tuple[str, ...] = ("fjsense",)
+    refresh: str = "10s"
+    time_from: str = "now-6h"
+
+    def to_json(self) -> dict[str, Any]:
+        laid_out, x, y, row_height = [], 0, 0, 0
+        for n, panel in enumerate(self.panels, start=1):
+            if x + panel.width > 24:
+                x, y, row_height = 0, y + row_height, 0
+            laid_out.append(panel.to_json(n, x, y))
+            x += panel.width
+            row_height = max(row_height, panel.height)
+        return {
+            "uid": self.uid, "title": self.title, "tags": list(self.tags),
+            "timezone": "Asia/Shanghai", "schemaVersion": 39, "version": 1,
+            "refresh": self.refresh, "time": {"from": self.time_from, "to": "now"},
+            "templating": {"list": [v.to_json() for v in self.variables]},
+            "panels": laid_out, "editable": True,
+        }

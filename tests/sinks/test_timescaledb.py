@@ -1,0 +1,105 @@
+"""The TimescaleDB branch against real TimescaleDB 2.23 code (inside PGlite, from npm).
+
+Migrations must create hypertables, the hourly continuous aggregate and the compression and
+retention policies, and every dashboard panel must run on it. PGlite's socket server speaks
+only the simple protocol, so rows go in as literal INSERT statements.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from dashboards.build import all_dashboards
+from dashboards.macros import expand
+from fjsense.catalog import load_catalog
+from fjsense.settings import Settings
+from simulators.power import PowerScenario, generate, scenario_sites
+from sinks.migrate import migrate
+from sinks.tables import table_specs
+from streams.pue_processor import PueProcessor
+
+START = datetime(2026, 7, 15, 4, 0, tzinfo=UTC)  # noon in Fuzhou, July
+
+
+def insert(conn: psycopg.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Literal multi-row INSERTs, 200 rows each (larger messages crash PGlite's socket server)."""
+    for i in range(0, len(rows), 200):
+        values = sql.SQL(", ").join(
+            sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row)))
+            for row in rows[i:i + 200])
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)), values)
+        conn.execute(statement.as_string(conn))
+
+
+@pytest.fixture(scope="module")
+def tsdb(timescaledb: str):
+    with psycopg.connect(timescaledb, autocommit=True) as conn:
+        applied = migrate(conn)
+        yield conn, applied
+
+
+def test_migrations_take_the_timescaledb_branch(tsdb):
+    conn, applied = tsdb
+    assert applied == ["0001_pipeline", "0002_power"]
+    assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
+        ("timescaledb",)]
+    hypertables = {r[0] for r in conn.execute(
+        "SELECT hypertable_name FROM timescaledb_information.hypertables")}
+    assert hypertables == {"power_readings", "pue_windows", "alert_events", "dead_letters",
+                           "pipeline_metrics"}
+    assert conn.execute("SELECT view_name, materialized_only FROM "
+                        "timescaledb_information.continuous_aggregates").fetchall() == [
+        ("pue_hourly", False)]
+    jobs = set(conn.execute("SELECT proc_name, coalesce(hypertable_name, '') FROM "
+                            "timescaledb_information.jobs WHERE application_name NOT LIKE "
+                            "'Job History%'").fetchall())
+    assert {("policy_compression", "power_readings"), ("policy_retention", "power_readings"),
+            ("policy_retention", "pipeline_metrics")} <= jobs
+    assert any(name == "policy_refresh_continuous_aggregate" for name, _ in jobs)
+    assert migrate(conn) == []  # idempotent
+
+
+def test_every_panel_query_runs_on_timescaledb(tsdb):
+    conn, _ = tsdb
+    settings = Settings()
+    catalog = load_catalog()
+    specs = table_specs()
+    scenario = PowerScenario(scenario_sites(catalog, 2), START, timedelta(hours=2), seed=3)
+    processor = PueProcessor(settings, catalog)
+    states: dict[str, dict] = {}
+    readings, windows = [], []
+    now = datetime.now(UTC)
+    for msg in generate(scenario):
+        record = {"site": msg.topic.split("/")[2], **json.loads(msg.payload),
+                  "ingest_ts": now.isoformat()}
+        readings.append(specs["fj.raw.power"].to_row(record))
+        for out in processor.step(record["site"], states.setdefault(record["site"], {}),
+                                  json.dumps(record).encode()):
+            windows.append(specs[out.topic].to_row(out.value))
+    insert(conn, "power_readings", specs["fj.raw.power"].columns, readings)
+    insert(conn, "pue_windows", specs["fj.derived.pue"].columns, windows)
+    insert(conn, "alert_events", specs["fj.alerts"].columns, [
+        ("pue-above-target", "changle-dc1", "firing", START + timedelta(minutes=40), 1.41,
+         1.35, "warning", "PUE (15 min) at changle-dc1 is 1.410 (target 1.35)", True)])
+    insert(conn, "dead_letters", specs["fj.deadletter"].columns, [
+        (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
+    insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),
+           [(now, "sink", "fj.raw.power", len(readings), 0)])
+    conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
+    assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
+
+    for dashboard in all_dashboards(settings):
+        for panel in dashboard.panels:
+            query = expand(panel.sql, START - timedelta(hours=1), now + timedelta(minutes=1),
+                           "5m", {"site": ["changle-dc1", "anxi-dc1"]})
+            cur = conn.execute(query)
+            assert tuple(c.name for c in cur.description) == panel.columns, panel.title
+            assert cur.fetchall(), f"{dashboard.uid}: no rows for {panel.title!r}"
+    hourly = conn.execute("SELECT site, pue FROM pue_hourly ORDER BY bucket, site").fetchall()
+    assert len(hourly) == 4 and all(1.2 < pue < 1.7 for _, pue in hourly)
