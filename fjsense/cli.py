@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fjsense.catalog import load_catalog
-from fjsense.settings import Settings, masked
+from fjsense.settings import Settings, masked, unknown_variables
 
 console = Console(stderr=True)
 
@@ -77,6 +78,20 @@ def cmd_credentials(settings: Settings, args: argparse.Namespace) -> None:
     if not settings.mqtt.external:
         LocalStack(settings).refresh_mqtt_auth()
     print(json.dumps({"username": login.username, "password": login.password}))
+
+
+def cmd_broker_auth(settings: Settings, args: argparse.Namespace) -> None:
+    from fjsense.credentials import Credentials
+    from fjsense.mqtt_auth import acl_file, password_file
+
+    catalog = load_catalog(settings.catalog_file)
+    creds = Credentials(settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("passwd", password_file(catalog, creds)),
+                       ("acl", acl_file(catalog, creds, settings.alerts.mqtt_topic_prefix))):
+        (args.out / name).write_text(text)
+        (args.out / name).chmod(0o640)
+    console.print(f"wrote {args.out / 'passwd'} and {args.out / 'acl'}")
 
 
 def cmd_catalog(settings: Settings, args: argparse.Namespace) -> None:
@@ -143,6 +158,8 @@ def cmd_dashboards_build(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_dashboards_publish(settings: Settings, args: argparse.Namespace) -> None:
     from dashboards.publish import publish
 
+    if not args.token:
+        raise SystemExit("error: no Grafana token: set FJSENSE_GRAFANA_TOKEN or pass --token")
     for uid, status in publish(args.url, args.token, settings):
         console.print(f"{uid}: {status}")
 
@@ -171,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "show what runs where")
     add("credentials", cmd_credentials, "print a device's MQTT login as JSON").add_argument(
         "device")
+    add("broker-auth", cmd_broker_auth,
+        "write Mosquitto's password file and ACL from the catalog (for an external broker)"
+        ).add_argument("--out", type=Path, required=True)
     add("catalog", cmd_catalog, "list sites and devices").add_argument(
         "--json", action="store_true")
     db = sub.add_parser("db", help="database").add_subparsers(required=True)
@@ -200,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
         ).add_argument("--out", type=Path, default=Path("build/grafana"))
     pub = add("publish", cmd_dashboards_publish, "push dashboards through Grafana's API", dash)
     pub.add_argument("--url", required=True)
-    pub.add_argument("--token", required=True, help="service account token (or FJSENSE_GRAFANA_TOKEN)")
+    pub.add_argument("--token", default=os.environ.get("FJSENSE_GRAFANA_TOKEN"),
+                     help="service account token; better from FJSENSE_GRAFANA_TOKEN")
 
     demo = add("demo", cmd_demo, "the whole pipeline on the embedded stack, with a live view")
     demo.add_argument("--minutes", type=float, default=5.0)
@@ -213,12 +234,19 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    unknown = unknown_variables(dict(os.environ))
+    if unknown:
+        raise SystemExit(f"error: bad configuration: no such setting: {', '.join(unknown)}")
     try:
         settings = Settings()
     except ValidationError as exc:
         raise SystemExit(f"error: bad configuration:\n{exc}") from None
+    from fjsense.stack.service import ServiceError
+
     try:
         args.func(settings, args)
+    except ServiceError as exc:
+        raise SystemExit(f"error: {exc}") from None
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -164,6 +164,31 @@ class Settings(BaseSettings):
         return self.stack.home.resolve()
 
 
+NOT_SETTINGS = frozenset({"FJSENSE_CONFIG", "FJSENSE_GRAFANA_TOKEN"})
+
+
+def names_a_setting(env_name: str) -> bool:
+    """Whether ``FJSENSE_A__B`` names field ``b`` of section ``a`` of the settings."""
+    model: type[BaseModel] = Settings
+    parts = env_name.removeprefix("FJSENSE_").lower().split("__")
+    for n, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif n < len(parts) - 1:
+            return False
+    return True
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """``FJSENSE_…`` variables that match no setting: typos that would silently do nothing."""
+    return sorted(k for k in environ
+                  if k.startswith("FJSENSE_") and k not in NOT_SETTINGS and not names_a_setting(k))
+
+
 def masked(settings: Settings) -> dict[str, Any]:
     """The settings as plain data, secrets shown as ``**********`` (or null when unset)."""
     return settings.model_dump(mode="json")

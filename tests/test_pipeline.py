@@ -30,7 +30,7 @@ from simulators.faults import Faults
 from simulators.power import CoolingFault, CounterReset, PowerScenario, generate, scenario_sites
 from simulators.publisher import DevicePublisher, PublishStats
 from sinks.migrate import bootstrap
-from tests.pipeline import Components, wait_for
+from fjsense.processes import Components, wait_for
 from tests.reference_pue import counters, energy
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Running the platform's components as the real processes docker-compose would run."""
+"""The platform's components as child processes, as docker-compose runs them (demo, tests)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from fjsense.settings import Settings
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment that gives a child process the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FJSENSE_")}
+    """Our environment (and so config file) plus the settings a caller may have changed."""
+    env = dict(os.environ)
     env.update(
-        FJSENSE_STACK__HOME=str(settings.stack.home),
+        FJSENSE_STACK__HOME=str(settings.home),
         FJSENSE_MQTT__PORT=str(settings.mqtt.port),
         FJSENSE_KAFKA__PORT=str(settings.kafka.port),
         FJSENSE_KAFKA__PARTITIONS=str(settings.kafka.partitions),
@@ -31,15 +31,18 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 class Components:
     """`fjsense bridge|worker|sink` as child processes, logs under ``logs``."""
 
-    def __init__(self, settings: Settings, logs: Path, **env: str) -> None:
+    def __init__(self, settings: Settings, logs: Path, verbose: bool = True, **env: str) -> None:
         self.env = settings_env(settings, **env)
+        self.verbose = verbose
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "fjsense.cli", "-v", name], env=self.env,
+                [sys.executable, "-m", "fjsense.cli", *(["-v"] if self.verbose else []), name],
+                env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
 

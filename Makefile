@@ -1,0 +1,58 @@
+# fjsense: `make demo` runs the platform on the embedded stack; `make test` runs every test.
+# Both set up what they need first: a virtualenv in .venv, Mosquitto and PostgreSQL server
+# binaries (apt-get, when missing and we may), and TimescaleDB-in-PGlite for the tests (npm).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MINUTES ?= 5
+APT := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
+
+.PHONY: setup system-deps demo test lint bench dashboards clean
+
+setup: $(VENV)/.installed system-deps tests/timescaledb/node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing mosquitto with apt-get"; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq mosquitto; \
+	  else echo "error: mosquitto is missing: install Eclipse Mosquitto 2 (e.g. 'sudo apt-get install mosquitto')"; exit 1; fi; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL server binaries with apt-get"; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq postgresql; \
+	  else echo "error: PostgreSQL server binaries are missing: install PostgreSQL 15+ (e.g. 'sudo apt-get install postgresql')"; exit 1; fi; \
+	fi
+
+tests/timescaledb/node_modules/.installed: tests/timescaledb/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is missing: install Node.js 18+ (e.g. 'sudo apt-get install nodejs npm')"; exit 1; }
+	npm ci --silent --no-audit --no-fund --prefix tests/timescaledb
+	touch $@
+
+demo: setup
+	$(BIN)/fjsense demo --minutes $(MINUTES)
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check fjsense ingest streams sinks dashboards simulators benchmarks
+	$(BIN)/mypy fjsense ingest streams sinks dashboards simulators
+
+bench: setup
+	$(BIN)/python -m benchmarks.e2e
+
+dashboards: setup
+	$(BIN)/fjsense dashboards build --out build/grafana
+
+clean:
+	-$(BIN)/fjsense down
+	rm -rf $(VENV) build .fjsense tests/timescaledb/node_modules

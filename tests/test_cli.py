@@ -1,0 +1,107 @@
+"""The `fjsense` command as a user types it: config, the local stack, credentials, catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from fjsense.settings import Settings
+from fjsense.stack import LocalStack
+from fjsense.stack.service import free_port
+
+
+def fjsense(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FJSENSE_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "fjsense.cli", *args], env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_config_show_masks_secrets():
+    out = fjsense("config", "show", env={"FJSENSE_DATABASE__ADMIN_PASSWORD": "s3cr3t-value",
+                                         "FJSENSE_PUE__TARGET": "1.3"})
+    assert out.returncode == 0, out.stderr
+    config = json.loads(out.stdout)
+    assert config["database"]["admin_password"] == "**********"
+    assert config["pue"]["target"] == 1.3
+    assert "s3cr3t-value" not in out.stdout
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"FJSENSE_PUE__TARGET": "abc"}, "pue.target"),
+    ({"FJSENSE_PUE__TARGET": "0.9"}, "greater than 1"),
+    ({"FJSENSE_NOPE": "1"}, "no such setting: FJSENSE_NOPE"),
+    ({"FJSENSE_PUE__TARGTE": "1.2"}, "no such setting: FJSENSE_PUE__TARGTE"),
+])
+def test_bad_config_is_a_clear_error_not_a_crash(env: dict[str, str], words: str):
+    out = fjsense("config", "show", env=env)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: bad configuration") and words in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_config_file_is_read(tmp_path: Path):
+    path = tmp_path / "fjsense.yaml"
+    path.write_text("pue:\n  target: 1.25\nkafka:\n  partitions: 2\n")
+    config = json.loads(fjsense("config", "show", env={"FJSENSE_CONFIG": str(path)}).stdout)
+    assert (config["pue"]["target"], config["kafka"]["partitions"]) == (1.25, 2)
+
+
+def test_external_servers_start_nothing_locally(tmp_path: Path):
+    settings = Settings(mqtt={"host": "mqtt.example"}, kafka={"bootstrap": "kafka:9092"},
+                        database={"host": "db.example"}, stack={"home": tmp_path})
+    stack = LocalStack(settings)
+    assert stack.local_services() == []
+    assert [s.external for s in stack.status()] == [True, True, True]
+
+
+def test_catalog_lists_fujian_sites_as_json():
+    sites = json.loads(fjsense("catalog", "--json").stdout)["sites"]
+    assert {"changle-dc1", "anxi-dc1"} <= {s["id"] for s in sites}
+
+
+def test_local_stack_lifecycle_through_the_cli():
+    home = Path(tempfile.mkdtemp(prefix="fjsense-cli-"))
+    home.chmod(0o755)
+    env = {"FJSENSE_STACK__HOME": str(home), "FJSENSE_MQTT__PORT": str(free_port()),
+           "FJSENSE_KAFKA__PORT": str(free_port()), "FJSENSE_DATABASE__PORT": str(free_port())}
+    try:
+        up = fjsense("up", env=env)
+        assert up.returncode == 0, up.stderr
+        pids = {p.name: (home / "run" / p.name).read_text() for p in (home / "run").iterdir()}
+        assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
+        assert "migrations applied: 0001_pipeline, 0002_power" in up.stderr
+        again = fjsense("up", env=env)
+        assert again.returncode == 0 and "migrations applied" not in again.stderr
+        assert {p.name: p.read_text() for p in (home / "run").iterdir()} == pids
+        status = fjsense("status", env=env).stdout
+        assert status.count(" up ") == 3, status
+
+        login = json.loads(fjsense("credentials", "anxi-dc1-m02", env=env).stdout)
+        assert login["username"] == "anxi-dc1-m02" and len(login["password"]) >= 20
+        connected = threading.Event()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.on_connect = lambda *a: connected.set() if not a[3].is_failure else None
+        client.username_pw_set(login["username"], login["password"])
+        client.connect("127.0.0.1", int(env["FJSENSE_MQTT__PORT"]))
+        client.loop_start()
+        assert connected.wait(5)
+        client.disconnect()
+        client.loop_stop()
+        unknown = fjsense("credentials", "nobody-m99", env=env)
+        assert unknown.returncode == 1 and "unknown device" in unknown.stderr
+    finally:
+        down = fjsense("down", env=env)
+    assert "stopped: postgres, tansu, mosquitto" in down.stderr
+    assert list((home / "run").iterdir()) == []
+    for pid in pids.values():
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert "nothing was running" in fjsense("down", env=env).stderr

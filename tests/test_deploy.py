@@ -1,0 +1,79 @@
+"""docker-compose.yml and the Dockerfile agree with the code: commands, settings, files."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dashboards.build import datasource
+from fjsense.cli import build_parser
+from fjsense.settings import Settings, names_a_setting
+
+ROOT = Path(__file__).parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+OURS = {name: s for name, s in SERVICES.items() if "build" in s}
+
+
+def test_every_service_has_an_image_or_a_build():
+    assert set(SERVICES) >= {"mosquitto", "kafka", "timescaledb", "grafana", "bridge", "worker",
+                             "sink", "simulator", "migrate"}
+    for name, service in SERVICES.items():
+        assert "image" in service or "build" in service, name
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert SERVICES["timescaledb"]["image"].startswith("timescale/timescaledb:")
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_fjsense_services_run_real_commands_with_real_settings(name: str):
+    service = OURS[name]
+    args = build_parser().parse_args(service["command"])
+    assert callable(args.func)
+    env = service["environment"]
+    assert env, name
+    for key in env:
+        assert key.startswith("FJSENSE_") and names_a_setting(key), key
+    # every fjsense service reaches the production servers, not an embedded stack
+    settings = Settings.model_validate({
+        "mqtt": {"host": env["FJSENSE_MQTT__HOST"]},
+        "kafka": {"bootstrap": env["FJSENSE_KAFKA__BOOTSTRAP"]},
+        "database": {"host": env["FJSENSE_DATABASE__HOST"]},
+    })
+    assert settings.mqtt.external and settings.kafka.external and settings.database.external
+    assert env["FJSENSE_KAFKA__BOOTSTRAP"].split(":")[0] in SERVICES
+    assert env["FJSENSE_DATABASE__HOST"] in SERVICES and env["FJSENSE_MQTT__HOST"] in SERVICES
+
+
+def test_secrets_come_from_the_environment_only():
+    for name, service in SERVICES.items():
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key:
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?set it\}", str(value)), (name, key)
+
+
+def test_grafana_gets_the_password_its_provisioned_datasource_names():
+    source = datasource(Settings())["datasources"][0]
+    placeholder = source["secureJsonData"]["password"]
+    assert placeholder.lstrip("$") in SERVICES["grafana"]["environment"]
+    assert source["user"] == Settings().database.reader_user
+    mounts = SERVICES["grafana"]["volumes"]
+    assert "./build/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+
+
+def test_mosquitto_reads_the_auth_files_broker_auth_writes():
+    conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "allow_anonymous false" in conf
+    out = OURS["broker-auth"]["command"][-1]
+    assert f"password_file {out}/passwd" in conf and f"acl_file {out}/acl" in conf
+
+
+def test_dockerfile_copies_every_package():
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in packages:
+        assert f"COPY {package} {package}" in dockerfile
