@@ -87,16 +87,17 @@ class MqttKafkaBridge:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         now = datetime.now(UTC)
+        payload = bytes(msg.payload)
         self.stats.received += 1
         result = validate(
-            msg.topic, msg.payload, self.catalog, self.kinds, now,
+            msg.topic, payload, self.catalog, self.kinds, now,
             timedelta(seconds=self.settings.ingest.max_future_seconds),
         )
         if isinstance(result, Accepted):
             topic, key, value = result.kind.raw_topic, result.site.encode(), result.encode()
             self.stats.forwarded += 1
         else:
-            letter = DeadLetter("ingest", result.reason, msg.topic, msg.payload, now)
+            letter = DeadLetter("ingest", result.reason, msg.topic, payload, now)
             topic, key, value = topics.DEADLETTER, msg.topic.encode(), letter.encode()
             self.stats.dead_lettered += 1
         track = msg.qos > 0
@@ -121,8 +122,11 @@ class MqttKafkaBridge:
         """PUBACK, in arrival order, every message whose Kafka record is confirmed."""
         done: list[int] = []
         with self._lock:
-            while self._pending and next(iter(self._pending.values())):
-                done.append(self._pending.popitem(last=False)[0])
+            for mid, confirmed in list(self._pending.items()):
+                if not confirmed:
+                    break
+                del self._pending[mid]
+                done.append(mid)
         for mid in done:
             self.client.ack(mid, self.settings.mqtt.qos)
         self.stats.acknowledged += len(done)

@@ -11,7 +11,12 @@ from fjsense.catalog import load_catalog
 from fjsense.settings import Settings
 from simulators.faults import Faults
 from simulators.power import (
-    CoolingFault, CounterReset, PowerScenario, aligned_start, generate, scenario_sites,
+    CoolingFault,
+    CounterReset,
+    PowerScenario,
+    aligned_start,
+    generate,
+    scenario_sites,
 )
 from simulators.publisher import DevicePublisher, PublishStats
 

@@ -18,7 +18,9 @@ MALFORMED = (
 
 @dataclass(frozen=True)
 class Faults:
-    """Probabilities per message; ``reorder_depth`` is how many messages a delayed one waits."""
+    """Probabilities per message; a reordered message waits for 1..``reorder_depth`` later
+    messages of its own device (so it arrives out of order for that device, whatever the
+    interleaving of devices in the stream)."""
 
     dropout: float = 0.0
     duplicate: float = 0.0
@@ -29,8 +31,10 @@ class Faults:
 
     def apply(self, messages: Iterable[SimMessage]) -> Iterator[SimMessage]:
         rnd = random.Random(self.seed)
+        seen: dict[str, int] = {}  # messages so far, per device
         held: list[tuple[int, SimMessage]] = []
-        for n, msg in enumerate(messages):
+        for msg in messages:
+            n = seen[msg.device] = seen.get(msg.device, 0) + 1
             out: list[SimMessage] = []
             if rnd.random() < self.malformed:
                 bad = rnd.choice(MALFORMED).replace(b"%s", msg.device.encode())
@@ -42,7 +46,7 @@ class Faults:
                     out.append(msg)
                 if rnd.random() < self.duplicate:
                     out.append(msg)
-            due = [m for when, m in held if when <= n]
-            held = [(when, m) for when, m in held if when > n]
+            due = [m for when, m in held if m.device == msg.device and when <= n]
+            held = [(w, m) for w, m in held if not (m.device == msg.device and w <= n)]
             yield from out + due
         yield from (m for _, m in held)

@@ -59,11 +59,10 @@ class DevicePublisher:
             if stop is not None and stop.is_set():
                 break
             first = msg.at if first is None else first
-            if self.speed > 0:
-                due = max(t0 + (msg.at - first) / self.speed, msg.at)
-                delay = due - time.time()
-                if delay > 0 and (stop.wait(delay) if stop else time.sleep(delay) or False):
-                    break
+            if self.speed > 0 and self._wait_until(
+                max(t0 + (msg.at - first) / self.speed, msg.at), stop
+            ):
+                break
             info = self._client(msg.device).publish(msg.topic, msg.payload, qos=1)
             pending.append(info)
             if len(pending) >= self.ack_every:
@@ -79,6 +78,17 @@ class DevicePublisher:
         for p in pending:
             p.wait_for_publish(30)
         return self.stats
+
+    @staticmethod
+    def _wait_until(due: float, stop: threading.Event | None) -> bool:
+        """Sleep until wall time ``due``; True when ``stop`` was set meanwhile."""
+        delay = due - time.time()
+        if delay <= 0:
+            return False
+        if stop is None:
+            time.sleep(delay)
+            return False
+        return stop.wait(delay)
 
     def close(self) -> None:
         for client in self.clients.values():

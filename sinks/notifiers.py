@@ -85,26 +85,25 @@ def default_notifiers(settings: Settings) -> list[Notifier]:
 async def dispatch(conn: psycopg.AsyncConnection, notifiers: list[Notifier]) -> int:
     """Notify every stored, not yet notified transition; returns how many were sent."""
     sent = 0
-    async with conn.transaction():
-        async with conn.cursor(row_factory=dict_row) as cur:
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT rule, site, state, at, value, threshold, severity, summary "
+            "FROM alert_events WHERE notify AND notified_at IS NULL ORDER BY at "
+            "FOR UPDATE SKIP LOCKED"
+        )
+        for event in await cur.fetchall():
+            errors = []
+            for notifier in notifiers:
+                try:
+                    notifier.send(event)
+                except Exception as exc:  # noqa: BLE001 - one channel must not stop the rest
+                    errors.append(f"{notifier.name}: {exc}")
+                    log.error("alert notifier %s failed: %s", notifier.name, exc)
             await cur.execute(
-                "SELECT rule, site, state, at, value, threshold, severity, summary "
-                "FROM alert_events WHERE notify AND notified_at IS NULL ORDER BY at "
-                "FOR UPDATE SKIP LOCKED"
+                "UPDATE alert_events SET notified_at = now(), notify_errors = %s "
+                "WHERE rule = %s AND site = %s AND state = %s AND at = %s",
+                ["; ".join(errors) or None, event["rule"], event["site"], event["state"],
+                 event["at"]],
             )
-            for event in await cur.fetchall():
-                errors = []
-                for notifier in notifiers:
-                    try:
-                        notifier.send(event)
-                    except Exception as exc:  # noqa: BLE001 - one channel must not stop the rest
-                        errors.append(f"{notifier.name}: {exc}")
-                        log.error("alert notifier %s failed: %s", notifier.name, exc)
-                await cur.execute(
-                    "UPDATE alert_events SET notified_at = now(), notify_errors = %s "
-                    "WHERE rule = %s AND site = %s AND state = %s AND at = %s",
-                    ["; ".join(errors) or None, event["rule"], event["site"], event["state"],
-                     event["at"]],
-                )
-                sent += 1
+            sent += 1
     return sent

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml

@@ -9,8 +9,9 @@ the outbox is sent again. Downstream writes are idempotent, so a repeat costs no
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -33,10 +34,14 @@ def attach(app: faust.App, processor: Processor, partitions: int) -> None:
             output.topic, app.topic(output.topic, key_type=bytes, value_type=bytes,
                                     key_serializer="raw", value_serializer="raw")
         )
-        future = await topic.send(key=output.key.encode(), value=output.encode())
-        future.add_done_callback(
-            lambda f, oid=output.id: delivered.add(oid) if not f.exception() else None
-        )
+        future = cast(asyncio.Future, await topic.send(key=output.key.encode(),
+                                                       value=output.encode()))
+
+        def confirmed(done: asyncio.Future, oid: str = output.id) -> None:
+            if not done.cancelled() and done.exception() is None:
+                delivered.add(oid)
+
+        future.add_done_callback(confirmed)
 
     @app.agent(source, name=processor.name)
     async def run(stream: faust.StreamT) -> None:

@@ -17,6 +17,7 @@ not change final windows. A window with a missing meter, or a gap longer than
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -234,4 +235,4 @@ def _iso(epoch: float) -> str:
 
 
 def _finite(value: float | None) -> float | None:
-    return None if value is None or value != value else value
+    return None if value is None or math.isnan(value) else value

@@ -7,6 +7,7 @@ processor in ``streams/``, one migration in ``sinks/migrations``, one dashboard 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fjsense.catalog import Device
