@@ -54,7 +54,7 @@ class Observer:
 
     def __init__(self, settings: Settings, publisher: DevicePublisher) -> None:
         self.publisher = publisher
-        self.kafka = KafkaConsumer(bootstrap_servers=settings.kafka.servers)
+        self.kafka = KafkaConsumer(bootstrap_servers=settings.kafka.servers, enable_auto_commit=False)
         self.db = psycopg.connect(Credentials(settings).dsn("reader"), autocommit=True)
 
     def end_offsets(self, topic: str) -> int:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
 REPORT_SECONDS = 10.0
+MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.5, 30.0  # reconnect backoff, doubled per failure
 
 
 class KafkaUnavailable(RuntimeError):
@@ -64,16 +65,17 @@ class MqttKafkaBridge:
         )
         self.client.username_pw_set(login.username, login.password)
         self.client.manual_ack_set(True)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.subscribed = threading.Event()
+        self.retry_delay = MIN_RETRY_SECONDS
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.error("MQTT connect refused: %s", reason)
+            log.error("MQTT connect refused: %s; retrying in %.1fs", reason, self.retry_delay)
             return
+        self.retry_delay = MIN_RETRY_SECONDS
         client.subscribe([(k.mqtt_filter, self.settings.mqtt.qos) for k in self.kinds.values()])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
@@ -142,20 +144,20 @@ class MqttKafkaBridge:
         )
         next_report = time.monotonic() + REPORT_SECONDS
         try:
-            backoff = self._reconnect(0.5)
+            self._reconnect()
             while not stop.is_set():
-                if time.monotonic() >= next_report:
-                    next_report += REPORT_SECONDS
-                    log.info("%s; %d awaiting Kafka", self.stats, len(self._pending))
-                if backoff:
-                    stop.wait(backoff)
-                    backoff = self._reconnect(backoff)
-                    continue
                 if self.client.loop(timeout=0.02) != mqtt.MQTT_ERR_SUCCESS:
-                    backoff = 0.5
+                    if stop.wait(self.retry_delay):
+                        break
+                    self.retry_delay = min(self.retry_delay * 2, MAX_RETRY_SECONDS)
+                    self._reconnect()
+                    continue
                 if self._failure is not None:
                     raise KafkaUnavailable(str(self._failure))
                 self._acknowledge_confirmed()
+                if time.monotonic() >= next_report:
+                    next_report += REPORT_SECONDS
+                    log.info("%s; %d awaiting Kafka", self.stats, len(self._pending))
             self.producer.flush(timeout=30)
             self._acknowledge_confirmed()
             self.client.loop(timeout=0.1)
@@ -163,14 +165,12 @@ class MqttKafkaBridge:
             self.client.disconnect()
             self.producer.close(timeout=10)
 
-    def _reconnect(self, backoff: float) -> float:
-        """Try once to reconnect; the next backoff (0 when connected). Unacknowledged messages
-        of the lost connection will be redelivered by the broker, so forget them."""
+    def _reconnect(self) -> None:
+        """Try once to (re)connect. Unacknowledged messages of a lost connection will be
+        redelivered by the broker, so forget them."""
         with self._lock:
             self._pending.clear()
         try:
             self.client.reconnect()
         except OSError as exc:
-            log.warning("MQTT broker unreachable (%s); retrying in %.1fs", exc, backoff)
-            return min(backoff * 2, 30.0)
-        return 0.0
+            log.warning("MQTT broker unreachable (%s); retrying in %.1fs", exc, self.retry_delay)
