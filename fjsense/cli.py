@@ -32,6 +32,25 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * unit)
 
 
+def cooling_fault(text: str) -> tuple[str, float, float, float]:
+    """``SITE:START_MIN:DURATION_MIN:FACTOR``, e.g. ``changle-dc1:30:40:3``."""
+    try:
+        site, start, length, factor = text.split(":")
+        return site, float(start), float(length), float(factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not SITE:START_MIN:DURATION_MIN:FACTOR: {text!r}") from None
+
+
+def counter_reset(text: str) -> tuple[str, float]:
+    """``DEVICE@MINUTE``, e.g. ``anxi-dc1-m02@50``."""
+    try:
+        device, minute = text.split("@")
+        return device, float(minute)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not DEVICE@MINUTE: {text!r}") from None
+
+
 def cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     print(json.dumps(masked(settings), indent=2))
 
@@ -211,8 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0)
     for fault in ("dropout", "duplicate", "reorder", "malformed"):
         sim.add_argument(f"--{fault}", type=float, default=0.0, help=f"probability of {fault}")
-    sim.add_argument("--counter-reset", action="append", default=[], metavar="DEVICE@MINUTE")
-    sim.add_argument("--cooling-fault", action="append", default=[],
+    sim.add_argument("--counter-reset", action="append", default=[], type=counter_reset,
+                     metavar="DEVICE@MINUTE")
+    sim.add_argument("--cooling-fault", action="append", default=[], type=cooling_fault,
                      metavar="SITE:START_MIN:DURATION_MIN:FACTOR")
 
     dash = sub.add_parser("dashboards", help="Grafana dashboards").add_subparsers(required=True)
@@ -245,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         args.func(settings, args)
-    except ServiceError as exc:
+    except (ServiceError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     except KeyboardInterrupt:
         sys.exit(130)

@@ -33,15 +33,18 @@ def scenario_from_args(settings: Settings, args: argparse.Namespace, now: dateti
         span = FOREVER
     # a bounded run replays the recent past and ends now; an endless one starts an hour back
     start = aligned_start(now, span if span is not FOREVER else timedelta(hours=1), args.interval)
+    known = {s.id for s in sites}
     faults = []
-    for spec in args.cooling_fault:
-        site, begin, length, factor = spec.split(":")
-        t = start + timedelta(minutes=float(begin))
-        faults.append(CoolingFault(site, t, t + timedelta(minutes=float(length)), float(factor)))
+    for site, begin, length, factor in args.cooling_fault:
+        if site not in known:
+            raise ValueError(f"--cooling-fault: site {site!r} is not among {sorted(known)}")
+        t = start + timedelta(minutes=begin)
+        faults.append(CoolingFault(site, t, t + timedelta(minutes=length), factor))
     resets = []
-    for spec in args.counter_reset:
-        device, minute = spec.split("@")
-        resets.append(CounterReset(device, start + timedelta(minutes=float(minute))))
+    for device, minute in args.counter_reset:
+        if not any(d.id == device for s in sites for d in s.devices):
+            raise ValueError(f"--counter-reset: no device {device!r} at the simulated sites")
+        resets.append(CounterReset(device, start + timedelta(minutes=minute)))
     return PowerScenario(sites, start, span, args.interval, args.seed, faults, resets)
 
 
