@@ -37,7 +37,7 @@ tests/timescaledb/node_modules/.installed: tests/timescaledb/package-lock.json
 	npm ci --silent --no-audit --no-fund --prefix tests/timescaledb
 	touch $@
 
-demo: setup
+demo: $(VENV)/.installed system-deps
 	$(BIN)/fjsense demo --minutes $(MINUTES)
 
 test: setup

@@ -8,32 +8,36 @@ from fjsense.settings import Settings
 SITE = Variable("site", "Site", "SELECT DISTINCT site FROM pue_windows ORDER BY 1")
 
 
+def pue_stat(title: str, sql: str, target: float) -> Panel:
+    """A PUE-per-site stat: green below target, orange above, red well above."""
+    colors = (("green", None), ("orange", target), ("red", target + 0.15))
+    return Panel(title, sql, ("site", "pue"), kind="stat", fmt="table", thresholds=colors,
+                 decimals=3, width=12, height=5)
+
+
 def datacenter_dashboard(settings: Settings) -> Dashboard:
     target = settings.pue.target
-    pue_colors = (("green", None), ("orange", target), ("red", target + 0.15))
     return Dashboard(
         uid="fjsense-datacenter",
         title="Datacenters: PUE (ISO/IEC 30134-2)",
         variables=(SITE,),
         panels=(
-            Panel(
+            pue_stat(
                 "PUE over the selected range (energy-based)",
                 "SELECT site, sum(facility_kwh) / nullif(sum(it_kwh), 0) AS pue\n"
                 "FROM pue_windows\n"
                 "WHERE $__timeFilter(window_end) AND pue IS NOT NULL AND site IN ($site)\n"
                 "GROUP BY site ORDER BY site",
-                ("site", "pue"), kind="stat", fmt="table", thresholds=pue_colors, decimals=3,
-                width=12, height=5,
+                target,
             ),
-            Panel(
+            pue_stat(
                 "Current PUE (15 min)",
                 "SELECT site, pue_rolling AS pue FROM (\n"
                 "  SELECT DISTINCT ON (site) site, pue_rolling FROM pue_windows\n"
                 "  WHERE pue_rolling IS NOT NULL AND site IN ($site) AND $__timeFilter(window_end)\n"
                 "  ORDER BY site, window_end DESC) latest\n"
                 "ORDER BY site",
-                ("site", "pue"), kind="stat", fmt="table", thresholds=pue_colors, decimals=3,
-                width=12, height=5,
+                target,
             ),
             Panel(
                 f"PUE (15 min rolling) per site, target {target}",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -106,8 +106,6 @@ def _fmt(value: float | None) -> str:
 
 
 def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> None:
-    from rich.console import Console
-
     console = Console()
     stack = LocalStack(settings)
     already_up = all(service.pid() is not None for service in stack.local_services())
@@ -169,7 +167,7 @@ def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> No
             console.print("stopped the bridge, worker, sink and the local stack")
 
 
-def summary(console, snap: Snapshot, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def summary(console: Console, snap: Snapshot, settings: Settings) -> None:
     table = Table("measure", "value", title="demo summary")
     for label, key in STAGES:
         table.add_row(label, f"{snap.counts[key]:,}")

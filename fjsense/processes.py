@@ -10,21 +10,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from fjsense.settings import Settings
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Our environment (and so config file) plus the settings a caller may have changed."""
+    """Our environment plus every setting that differs from its default, as FJSENSE_ vars,
+    so a child process sees exactly the settings its parent has."""
     env = dict(os.environ)
-    env.update(
-        FJSENSE_STACK__HOME=str(settings.home),
-        FJSENSE_MQTT__PORT=str(settings.mqtt.port),
-        FJSENSE_KAFKA__PORT=str(settings.kafka.port),
-        FJSENSE_KAFKA__PARTITIONS=str(settings.kafka.partitions),
-        FJSENSE_DATABASE__PORT=str(settings.database.port),
-        FJSENSE_DATABASE__NAME=settings.database.name,
-        **extra,
-    )
+    for section, fields in settings.model_dump(exclude_defaults=True).items():
+        items = fields.items() if isinstance(fields, dict) else [("", fields)]
+        for name, value in items:
+            key = f"FJSENSE_{section}__{name}" if name else f"FJSENSE_{section}"
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[key.upper()] = "" if value is None else str(value)
+    env["FJSENSE_STACK__HOME"] = str(settings.home)  # absolute: children may start elsewhere
+    env.update(extra)
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -10,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from fjsense.catalog import load_catalog
 from fjsense.settings import Settings
 from simulators.faults import Faults
+from simulators.messages import SimMessage
 from simulators.power import (
     CoolingFault,
     CounterReset,
@@ -62,7 +64,7 @@ def simulate_power(settings: Settings, args: argparse.Namespace) -> PublishStats
                   TimeElapsedColumn()) as progress:
         task = progress.add_task("", total=total)
 
-        def tick(messages):  # type: ignore[no-untyped-def]
+        def tick(messages: Iterator[SimMessage]) -> Iterator[SimMessage]:
             for msg in messages:
                 progress.update(task, completed=int((msg.at - scenario.start.timestamp())
                                                     / scenario.interval.total_seconds()),

@@ -12,7 +12,7 @@ def test_split_respects_quotes_dollar_quotes_and_comments():
         "SELECT 'it''s; fine'"]
 
 
-def test_every_migration_has_both_variants_or_neither_needs_one():
+def test_every_migration_has_a_timescaledb_variant_in_version_order():
     steps = migrations()
     assert [m.version for m in steps] == sorted(m.version for m in steps)
     for step in steps:
