@@ -1,91 +1,260 @@
-"""End-to-end benchmark: MQTT publish → bridge → Kafka → worker → sink → row in PostgreSQL.
+"""End-to-end benchmark: MQTT publish → bridge → Kafka → worker and sink → rows in PostgreSQL.
 
-Measures, on a stack of its own (embedded servers on free ports):
-- sustained throughput: N readings published unpaced, until every one is stored exactly once;
-- latency: readings published at a steady rate, stamped with their publish time; p50/p99 of
-  ``stored_at - ts`` (``stored_at`` is the sink's transaction time);
-- the raw baselines of the same run: paho QoS 1 publish → subscribe, and ``COPY`` into
-  PostgreSQL; and the ratios of the pipeline to each.
-Prints one JSON line. `python -m benchmarks.e2e [--readings N] [--rate R] [--seconds S]`.
+On a stack of its own (embedded servers on free ports), in one run:
+- raw baselines: Mosquitto's C clients (``mosquitto_pub -l`` → ``mosquitto_sub``), paho QoS 1
+  publish → subscribe, the kafka-python producer, an aiokafka consumer, ``COPY`` into
+  PostgreSQL;
+- ``batched``: devices publish JSON arrays of readings, unpaced for ``--seconds`` (≥ 60 s
+  sustained); rate = readings / (last row stored − first publish); lost and doubled counted
+  by (device, seq) against what was published;
+- ``latency``: arrays at half the batched rate, each reading stamped when published; p50/p99
+  of ``stored_at − ts`` (``stored_at`` is the sink's transaction time);
+- ``single``: one reading per message, unpaced, as ``ratio.single_vs_paho_qos1``;
+- ``two_bridges``: the same with a second bridge on the shared subscription;
+- ``rss_mb``: peak resident memory of every component and server.
+Prints one JSON line. ``python -m benchmarks.e2e [--seconds S] [--single N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from fjsense.catalog import load_catalog
+from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
-from fjsense.processes import Components, wait_for
+from fjsense.kinds.power import KIND
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
 from fjsense.stack.service import free_port
 from simulators.messages import SimMessage
-from simulators.power import PowerScenario, generate, scenario_sites
 from simulators.publisher import DevicePublisher
 from sinks.migrate import bootstrap
+
+ARRAY = 50  # readings per message in the batched runs
+Meter = tuple[str, str, str]  # site, device, circuit
 
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def baseline_mqtt(settings: Settings, count: int) -> float:
-    """paho QoS 1: one device publishing, one subscriber receiving; messages per second."""
+def meters() -> list[Meter]:
+    return [(s.id, d.id, d.spec.circuit) for s, d in load_catalog().devices(KIND.name)]
+
+
+class Readings:
+    """Valid power readings, fast to make: counters rise, seq numbers never repeat in a run."""
+
+    def __init__(self) -> None:
+        self.seq = dict.fromkeys((m[1] for m in meters()), 10**9)
+        self.kwh = dict.fromkeys(self.seq, 1e6)
+
+    def new_run(self) -> int:
+        """Start every meter's seq above all earlier ones; returns the floor of the run."""
+        floor = max(self.seq.values()) + 10**6
+        self.seq = dict.fromkeys(self.seq, floor)
+        return floor
+
+    def payload(self, meter: Meter, stamps: list[float]) -> tuple[bytes, tuple[int, ...]]:
+        _, device, circuit = meter
+        parts, seqs = [], []
+        for at in stamps:
+            self.seq[device] += 1
+            self.kwh[device] += 0.1
+            ts = datetime.fromtimestamp(at, UTC).isoformat()
+            parts.append(f'{{"device":"{device}","seq":{self.seq[device]},"ts":"{ts}",'
+                         f'"circuit":"{circuit}","kw":500.0,"kwh":{self.kwh[device]:.4f}}}')
+            seqs.append(self.seq[device])
+        body = parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
+        return body.encode(), tuple(seqs)
+
+    def history(self, messages: int, size: int, start: datetime) -> list[SimMessage]:
+        """``messages`` messages of ``size`` readings 10 s apart per meter, in event time."""
+        out, t0, step = [], start.timestamp(), 10.0
+        ms = meters()
+        self.new_run()
+        for n in range(messages):
+            meter = ms[n % len(ms)]
+            k = n // len(ms) * size
+            stamps = [t0 + (k + i) * step for i in range(size)]
+            payload, seqs = self.payload(meter, stamps)
+            out.append(SimMessage(stamps[-1], KIND.mqtt_topic(meter[0], meter[1]), payload,
+                                  meter[1], seqs))
+        return out
+
+
+def stored_count(conn: psycopg.Connection, since_seq: int) -> tuple[int, int]:
+    """(rows, distinct (device, seq)) of power readings with seq above ``since_seq``."""
+    row = conn.execute("SELECT count(*), count(DISTINCT (device, seq)) FROM power_readings "
+                       "WHERE seq > %s", [since_seq]).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def through_pipeline(settings: Settings, conn: psycopg.Connection, messages: list[SimMessage],
+                     seconds: float | None = None) -> dict[str, float]:
+    """Publish unpaced (for at most ``seconds``), wait until every reading is stored."""
+    floor = min(min(m.seqs) for m in messages) - 1
+    publisher = DevicePublisher(settings)
+    publisher.ack_every, publisher.sync_seconds = 2000, float("inf")
+    stop = threading.Event()
+    if seconds is not None:
+        threading.Timer(seconds, stop.set).start()
+    start = time.time()
+    stats = publisher.run(messages, stop)
+    published_s = time.time() - start
+    publisher.close()
+    wait_for(lambda: stored_count(conn, floor)[1] >= len(stats.valid), 900, "all readings stored",
+             lambda: (stored_count(conn, floor), len(stats.valid)))
+    last = conn.execute("SELECT extract(epoch FROM max(stored_at)) FROM power_readings "
+                        "WHERE seq > %s", [floor]).fetchone()[0]  # type: ignore[index]
+    rows, distinct = stored_count(conn, floor)
+    elapsed = float(last) - start
+    return {"readings": len(stats.valid), "messages": stats.published,
+            "publish_s": published_s, "elapsed_s": elapsed,
+            "readings_per_s": len(stats.valid) / elapsed,
+            "lost": len(stats.valid) - distinct, "doubled": rows - distinct}
+
+
+def latency(settings: Settings, conn: psycopg.Connection, readings: Readings, rate: float,
+            seconds: float) -> dict[str, float]:
+    """Arrays at ``rate`` readings/s, each reading stamped when published (1 ms apart)."""
+    floor = readings.new_run()
+    ms = meters()
+    period = ARRAY / rate  # seconds between messages
+    t0 = time.time() + 1.0
+    messages = []
+    for n in range(int(seconds / period)):
+        at = t0 + n * period
+        payload, seqs = readings.payload(ms[n % len(ms)],
+                                         [at - (ARRAY - 1 - i) / 1000 for i in range(ARRAY)])
+        site, device, _ = ms[n % len(ms)]
+        messages.append(SimMessage(at, KIND.mqtt_topic(site, device), payload, device, seqs))
+    publisher = DevicePublisher(settings, speed=1.0)
+    publisher.ack_every, publisher.sync_seconds = 10**9, float("inf")  # keep to the schedule
+    stats = publisher.run(messages)
+    publisher.close()
+    wait_for(lambda: stored_count(conn, floor)[1] >= len(stats.valid), 120, "latency readings")
+    lags = sorted(r[0] for r in conn.execute(
+        "SELECT extract(epoch FROM stored_at - ts)::float8 * 1000 FROM power_readings "
+        "WHERE seq > %s", [floor]))
+    return {"rate_per_s": rate, "p50_ms": statistics.median(lags),
+            "p99_ms": lags[int(len(lags) * 0.99) - 1], "max_ms": lags[-1]}
+
+
+# ---- raw baselines of the same run ----
+
+def baseline_mosquitto_c(settings: Settings, count: int) -> float | None:
+    """``mosquitto_pub -l`` (QoS 1) → ``mosquitto_sub``: messages per second, or None."""
+    if not (shutil.which("mosquitto_pub") and shutil.which("mosquitto_sub")):
+        log("mosquitto_pub/mosquitto_sub not found (apt-get install mosquitto-clients)")
+        return None
     creds = Credentials(settings)
-    site, device = load_catalog().devices("power")[0]
-    topic = f"fj/power/{site.id}/{device.id}"
-    received = threading.Event()
-    got = [0]
+    site, device, _ = meters()[0]
+    topic = KIND.mqtt_topic(site, device)
+    port = str(settings.mqtt.port)
+    sub_login, pub_login = creds.mqtt_service("bridge"), creds.device(device)
+    sub = subprocess.Popen(["mosquitto_sub", "-p", port, "-q", "1", "-t", topic, "-C",
+                            str(count), "-u", sub_login.username, "-P", sub_login.password],
+                           stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    lines = b"".join(b'{"device":"x","seq":%d}\n' % i for i in range(count))
+    start = time.perf_counter()
+    subprocess.run(["mosquitto_pub", "-p", port, "-q", "1", "-t", topic, "-l",
+                    "-u", pub_login.username, "-P", pub_login.password], input=lines, check=True)
+    sub.wait(120)
+    return count / (time.perf_counter() - start)
+
+
+def baseline_paho(settings: Settings, count: int) -> float:
+    """paho QoS 1: the devices publishing (as the pipeline runs do), one subscriber."""
+    creds = Credentials(settings)
+    got, done = [0], threading.Event()
 
     def on_message(*_: object) -> None:
         got[0] += 1
         if got[0] == count:
-            received.set()
+            done.set()
 
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     sub.username_pw_set(*vars(creds.mqtt_service("bridge")).values())
     sub.on_message = on_message
     sub.connect("127.0.0.1", settings.mqtt.port)
-    sub.subscribe(topic, qos=1)
+    sub.subscribe(KIND.mqtt_filter, qos=1)
     sub.loop_start()
     time.sleep(0.5)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    pub.username_pw_set(*vars(creds.device(device.id)).values())
-    pub.connect("127.0.0.1", settings.mqtt.port)
-    pub.loop_start()
-    payload = b'{"device": "x", "seq": 0}'
+    ms = meters()
+    messages = [SimMessage(0, KIND.mqtt_topic(ms[n % 12][0], ms[n % 12][1]), b"{}",
+                           ms[n % 12][1], (n,)) for n in range(count)]
+    publisher = DevicePublisher(settings)
+    publisher.ack_every, publisher.sync_seconds = 2000, float("inf")
     start = time.perf_counter()
-    infos = [pub.publish(topic, payload, qos=1) for _ in range(count)]
-    received.wait(120)
+    publisher.run(messages)
+    done.wait(120)
     elapsed = time.perf_counter() - start
-    for info in infos[-10:]:
-        info.wait_for_publish(10)
-    for client in (pub, sub):
-        client.disconnect()
-        client.loop_stop()
+    publisher.close()
+    sub.disconnect()
+    sub.loop_stop()
     return got[0] / elapsed
 
 
+def baseline_kafka(settings: Settings, count: int) -> tuple[float, float]:
+    """kafka-python producer, then an aiokafka consumer, one reading per record: records/s."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.servers)
+    admin.create_topics([NewTopic("bench.baseline", settings.kafka.partitions, 1)])
+    admin.close()
+    value, _ = Readings().payload(meters()[0], [time.time()])
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers, acks="all", linger_ms=5)
+    start = time.perf_counter()
+    for n in range(count):
+        producer.send("bench.baseline", key=b"site-%d" % (n % 4), value=value)
+    producer.flush()
+    produced = count / (time.perf_counter() - start)
+    producer.close()
+
+    async def consume() -> float:
+        consumer = AIOKafkaConsumer("bench.baseline", bootstrap_servers=settings.kafka.servers,
+                                    group_id="bench", auto_offset_reset="earliest")
+        await consumer.start()
+        seen, begin = 0, time.perf_counter()
+        while seen < count:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
+                seen += len(records)
+        rate = count / (time.perf_counter() - begin)
+        await consumer.stop()
+        return rate
+
+    return produced, asyncio.run(consume())
+
+
 def baseline_copy(settings: Settings, count: int) -> float:
-    """``COPY`` of power-reading rows straight into an indexed table; rows per second."""
-    rows = [(f"dev-{i % 12}", i, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
-             "site", "it", 100.0, float(i), datetime.now(UTC)) for i in range(count)]
+    """``COPY`` of power-reading rows straight into a table like ``power_readings``."""
+    now = datetime.now(UTC)
+    rows = [("site", f"dev-{i % 12}", i, now + timedelta(seconds=i), "it", 100.0, float(i), now)
+            for i in range(count)]
     with psycopg.connect(Credentials(settings).dsn("admin")) as conn:
         conn.execute("CREATE TEMP TABLE copy_baseline (LIKE power_readings INCLUDING ALL)")
         start = time.perf_counter()
-        with conn.cursor().copy("COPY copy_baseline (device, seq, ts, site, circuit, kw, kwh, "
+        with conn.cursor().copy("COPY copy_baseline (site, device, seq, ts, circuit, kw, kwh, "
                                 "ingest_ts) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -93,95 +262,90 @@ def baseline_copy(settings: Settings, count: int) -> float:
         return count / (time.perf_counter() - start)
 
 
-def stored(conn: psycopg.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM power_readings").fetchone()[0]  # type: ignore[index]
+def peak_rss_mb(pids: dict[str, int]) -> dict[str, float]:
+    """Peak resident memory (VmHWM) per process, in MB."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            continue
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        out[name] = kb / 1024
+    return out
 
 
-def throughput(settings: Settings, conn: psycopg.Connection, readings: int) -> dict[str, float]:
-    sites = scenario_sites(load_catalog(), 4)
-    steps = readings // 12
-    scenario = PowerScenario(sites, datetime(2026, 3, 1, tzinfo=UTC),
-                             timedelta(seconds=10 * (steps - 1)))
-    messages = list(generate(scenario))
-    publisher = DevicePublisher(settings)
-    publisher.ack_every = 5000  # measure the pipeline, not the simulator's skew bound
-    before = stored(conn)
-    start = time.perf_counter()
-    stats = publisher.run(messages)
-    published_s = time.perf_counter() - start
-    wait_for(lambda: stored(conn) - before >= len(stats.valid), 600, "all readings stored",
-             lambda: stored(conn) - before)
-    elapsed = time.perf_counter() - start
-    publisher.close()
-    distinct = conn.execute("SELECT count(DISTINCT (device, seq)) FROM power_readings "
-                            "WHERE ts >= %s", [scenario.start]).fetchone()[0]  # type: ignore[index]
-    return {"readings": len(messages), "publish_s": published_s, "elapsed_s": elapsed,
-            "readings_per_s": len(messages) / elapsed,
-            "lost": len(messages) - distinct, "doubled": stored(conn) - before - distinct}
-
-
-def latency(settings: Settings, conn: psycopg.Connection, rate: float, seconds: float
-            ) -> dict[str, float]:
-    devices = [(s.id, d.id, d.circuit) for s, d in load_catalog().devices("power")]
-    t0 = time.time() + 1.0
-    messages = []
-    for i in range(int(rate * seconds)):
-        site, device, circuit = devices[i % len(devices)]
-        at = t0 + i / rate
-        seq = 10_000_000 + i // len(devices)
-        body = {"device": device, "seq": seq, "ts": datetime.fromtimestamp(at, UTC).isoformat(),
-                "circuit": circuit, "kw": 500.0, "kwh": 1e6 + i}
-        messages.append(SimMessage(at, f"fj/power/{site}/{device}", json.dumps(body).encode(),
-                                   device, seq))
-    publisher = DevicePublisher(settings, speed=1.0)
-    publisher.ack_every = 10**9  # paced publishing: waiting for acks would skew the schedule
-    stats = publisher.run(messages)
-    publisher.close()
-    wait_for(lambda: conn.execute("SELECT count(*) FROM power_readings WHERE seq >= 10000000"
-                                  ).fetchone()[0] >= len(stats.valid), 120, "latency readings")
-    lags = sorted(r[0] for r in conn.execute(
-        "SELECT extract(epoch FROM stored_at - ts)::float8 * 1000 FROM power_readings "
-        "WHERE seq >= 10000000"))
-    return {"rate_per_s": rate, "p50_ms": statistics.median(lags),
-            "p99_ms": lags[int(len(lags) * 0.99) - 1], "max_ms": lags[-1]}
+def timed(what: str, step: Callable[[], object]) -> object:
+    log(what)
+    return step()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readings", type=int, default=24_000)
-    parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="batched publishing time")
+    parser.add_argument("--single", type=int, default=30_000, help="single-reading messages")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="latency run's readings/s (default: half the batched rate)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="fjsense-bench-"))
     home.chmod(0o755)
     settings = Settings(mqtt={"port": free_port()}, kafka={"port": free_port()},
-                        database={"port": free_port()}, stack={"home": home},
-                        sink={"max_batch": 5000})
+                        database={"port": free_port()}, stack={"home": home})
     stack = LocalStack(settings)
     stack.up()
     parts = Components(settings, home / "logs", verbose=False)
+    report: dict[str, dict[str, float | None]] = {}
     try:
         ensure_topics(settings)
         bootstrap(settings)
-        log("baseline: paho QoS 1 publish → subscribe")
-        mqtt_rps = baseline_mqtt(settings, 20_000)
-        log("baseline: COPY into PostgreSQL")
-        copy_rps = baseline_copy(settings, 100_000)
+        mosquitto_c = timed("baseline: mosquitto_pub → mosquitto_sub (C, QoS 1)",
+                            lambda: baseline_mosquitto_c(settings, 100_000))
+        paho = timed("baseline: paho QoS 1 publish → subscribe",
+                     lambda: baseline_paho(settings, args.single))
+        produced, consumed = timed("baseline: kafka-python producer, aiokafka consumer",
+                                   lambda: baseline_kafka(settings, 200_000))  # type: ignore[misc]
+        copy = timed("baseline: COPY into PostgreSQL", lambda: baseline_copy(settings, 200_000))
+        report["baseline"] = {"mosquitto_c_per_s": mosquitto_c, "paho_qos1_per_s": paho,
+                              "kafka_python_records_per_s": produced,
+                              "aiokafka_consumer_records_per_s": consumed,
+                              "copy_rows_per_s": copy}  # type: ignore[dict-item]
         for name in ("bridge", "worker", "sink"):
             parts.start(name)
         parts.wait_bridge_subscribed()
+        readings = Readings()
         with psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True) as conn:
-            log(f"pipeline throughput: {args.readings} readings unpaced")
-            result = throughput(settings, conn, args.readings)
-            log(f"pipeline latency: {args.rate}/s for {args.seconds}s")
-            lat = latency(settings, conn, args.rate, args.seconds)
-        report = {
-            "pipeline": result, "latency": lat,
-            "baseline": {"paho_qos1_pub_sub_per_s": mqtt_rps, "copy_rows_per_s": copy_rps},
-            "ratio": {"pipeline_vs_paho_qos1": result["readings_per_s"] / mqtt_rps,
-                      "pipeline_vs_copy": result["readings_per_s"] / copy_rps},
+            start = datetime.now(UTC) - timedelta(days=40)
+            # offered: up to 40,000 readings/s for the whole span
+            history = readings.history(int(args.seconds * 40_000 / ARRAY), ARRAY, start)
+            report["batched"] = timed(  # type: ignore[assignment]
+                f"batched: arrays of {ARRAY} readings, {args.seconds:.0f} s unpaced",
+                lambda: through_pipeline(settings, conn, history, args.seconds))
+            rate = args.rate or report["batched"]["readings_per_s"] / 2  # type: ignore[operator]
+            report["latency"] = timed(  # type: ignore[assignment]
+                f"latency: {rate:,.0f} readings/s for 20 s",
+                lambda: latency(settings, conn, readings, rate, 20.0))
+            single = readings.history(args.single, 1, start + timedelta(days=20))
+            report["single"] = timed(  # type: ignore[assignment]
+                f"single: {args.single} one-reading messages, one bridge",
+                lambda: through_pipeline(settings, conn, single))
+            parts.start("bridge-2", "bridge --client-id fjsense-bridge-2")
+            parts.wait_bridge_subscribed(name="bridge-2")
+            two = readings.history(args.single, 1, start + timedelta(days=30))
+            report["two_bridges"] = timed(  # type: ignore[assignment]
+                f"two bridges: {args.single} one-reading messages",
+                lambda: through_pipeline(settings, conn, two))
+        pids = {name: proc.pid for name, proc in parts.procs.items()}
+        pids.update({s.name: s.pid() for s in stack.local_services() if s.pid()})  # type: ignore[misc]
+        report["rss_mb"] = peak_rss_mb(pids)  # type: ignore[assignment]
+        report["ratio"] = {
+            "single_vs_paho_qos1": report["single"]["readings_per_s"] / paho,  # type: ignore[operator]
+            "two_bridges_vs_one": (report["two_bridges"]["readings_per_s"]  # type: ignore[operator]
+                                   / report["single"]["readings_per_s"]),  # type: ignore[operator]
+            "batched_vs_copy": report["batched"]["readings_per_s"] / copy,  # type: ignore[operator]
+            "batched_vs_paho_qos1": report["batched"]["readings_per_s"] / paho,  # type: ignore[operator]
         }
-        print(json.dumps({section: {k: round(v, 3) for k, v in values.items()}
+        print(json.dumps({section: {k: None if v is None else round(v, 3)
+                                    for k, v in values.items()}
                           for section, values in report.items()}))
     finally:
         parts.stop_all()

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import yaml
 
-from dashboards.datacenter import datacenter_dashboard
 from dashboards.grafana import DATASOURCE, Dashboard
 from dashboards.pipeline import pipeline_dashboard
+from fjsense.kinds import registry
+from fjsense.kinds.base import resolve
 from fjsense.settings import Settings
 
 
 def all_dashboards(settings: Settings) -> list[Dashboard]:
-    return [datacenter_dashboard(settings), pipeline_dashboard()]
+    """Every kind's dashboards, then the pipeline's."""
+    kinds = registry(settings.plugins)
+    boards = [resolve(ref)(settings) for kind in kinds.values() for ref in kind.dashboards]
+    return [*boards, pipeline_dashboard(kinds)]
 
 
 def datasource(settings: Settings) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboards.grafana import Dashboard, Panel, Variable
+from fjsense.kinds.power import KIND
 from fjsense.settings import Settings
 
 SITE = Variable("site", "Site", "SELECT DISTINCT site FROM pue_windows ORDER BY 1")
@@ -16,7 +17,7 @@ def pue_stat(title: str, sql: str, target: float) -> Panel:
 
 
 def datacenter_dashboard(settings: Settings) -> Dashboard:
-    target = settings.pue.target
+    target = KIND.section(settings).target
     return Dashboard(
         uid="fjsense-datacenter",
         title="Datacenters: PUE (ISO/IEC 30134-2)",

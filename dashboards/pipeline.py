@@ -1,40 +1,48 @@
-"""The pipeline-health dashboard: throughput per stage, dead letters, lag and latency."""
+"""The pipeline-health dashboard: throughput per stage, dead letters, lag and latency, over
+every kind of the registry."""
 
 from __future__ import annotations
 
 from dashboards.grafana import Dashboard, Panel
+from fjsense.kinds import SensorKind
 
 
-def pipeline_dashboard() -> Dashboard:
+def _per_stage(kinds: dict[str, SensorKind]) -> str:
+    parts = []
+    for kind in kinds.values():
+        table = kind.table.name
+        parts.append(
+            f"SELECT $__timeGroupAlias(ingest_ts, $__interval), 'bridge: {kind.name} readings in'"
+            f" AS metric, count(*) AS value\nFROM {table} WHERE $__timeFilter(ingest_ts) GROUP BY 1")
+        parts.append(
+            f"SELECT $__timeGroupAlias(stored_at, $__interval), 'sink: {kind.name} readings "
+            f"stored', count(*)\nFROM {table} WHERE $__timeFilter(stored_at) GROUP BY 1")
+        for stream in kind.derived:
+            if stream.table is not None:
+                parts.append(
+                    f"SELECT $__timeGroupAlias(stored_at, $__interval), 'worker: "
+                    f"{stream.table.name}', count(*)\nFROM {stream.table.name} "
+                    "WHERE $__timeFilter(stored_at) GROUP BY 1")
+    return "\nUNION ALL\n".join(parts) + "\nORDER BY 1"
+
+
+def _latency(kinds: dict[str, SensorKind]) -> str:
+    lags = "\nUNION ALL\n".join(
+        f"SELECT stored_at, extract(epoch FROM stored_at - ingest_ts) AS lag FROM "
+        f"{kind.table.name} WHERE $__timeFilter(stored_at)" for kind in kinds.values())
+    return ("SELECT $__timeGroupAlias(stored_at, $__interval),\n"
+            "  percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,\n"
+            "  percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99\n"
+            f"FROM (\n{lags}\n) readings GROUP BY 1 ORDER BY 1")
+
+
+def pipeline_dashboard(kinds: dict[str, SensorKind]) -> Dashboard:
     return Dashboard(
         uid="fjsense-pipeline",
         title="fjsense pipeline health",
         panels=(
-            Panel(
-                "Messages per stage",
-                "SELECT $__timeGroupAlias(ingest_ts, $__interval), 'bridge: readings in' AS metric,"
-                " count(*) AS value\n"
-                "FROM power_readings WHERE $__timeFilter(ingest_ts) GROUP BY 1\n"
-                "UNION ALL\n"
-                "SELECT $__timeGroupAlias(stored_at, $__interval), 'sink: readings stored',"
-                " count(*)\n"
-                "FROM power_readings WHERE $__timeFilter(stored_at) GROUP BY 1\n"
-                "UNION ALL\n"
-                "SELECT $__timeGroupAlias(stored_at, $__interval), 'worker: PUE windows', count(*)\n"
-                "FROM pue_windows WHERE $__timeFilter(stored_at) GROUP BY 1\n"
-                "ORDER BY 1",
-                ("time", "metric", "value"), width=24,
-            ),
-            Panel(
-                "Ingest → stored latency",
-                "SELECT $__timeGroupAlias(stored_at, $__interval),\n"
-                "  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - ingest_ts))"
-                " AS p50,\n"
-                "  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - ingest_ts))"
-                " AS p99\n"
-                "FROM power_readings WHERE $__timeFilter(stored_at) GROUP BY 1 ORDER BY 1",
-                ("time", "p50", "p99"), unit="s",
-            ),
+            Panel("Messages per stage", _per_stage(kinds), ("time", "metric", "value"), width=24),
+            Panel("Ingest → stored latency", _latency(kinds), ("time", "p50", "p99"), unit="s"),
             Panel(
                 "Sink consumer lag",
                 "SELECT $__timeGroupAlias(ts, $__interval), topic AS metric,"

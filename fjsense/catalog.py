@@ -1,41 +1,65 @@
-"""The station catalog: which sites exist, which devices each has, what each device measures."""
+"""The station catalog: regions and districts, sites of every kind, and their devices.
+
+The shipped catalog holds the Digital Fujian sites; an operator's file (setting
+``catalog.file``) adds regions and sites, or replaces shipped ones with the same id. Each site
+names its sensor kind; the kind's own models validate the site's and devices' kind-specific
+fields. Every error names the file and the line.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fjsense.kinds import SensorKind, registry
+from fjsense.settings import Settings
+from fjsense.yamlfile import YamlDoc, YamlError
+
+CatalogError = YamlError
+ID = r"^[a-z0-9][a-z0-9-]*$"
 
 
-class Device(BaseModel):
+class _Entry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+
+class District(_Entry):
+    id: str = Field(pattern=ID)
+    name: str
+
+
+class Region(_Entry):
+    id: str = Field(pattern=ID)
+    name: str
+    districts: tuple[District, ...] = ()
+
+
+class Device(_Entry):
+    id: str = Field(pattern=ID, description="also the device's MQTT username")
     kind: str
-    circuit: str | None = None
-    rated_kw: float | None = Field(None, gt=0)
+    spec: Any = Field(description="the kind's device fields (its device_fields model)")
 
 
-class Site(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+class Site(_Entry):
+    id: str = Field(pattern=ID)
     name: str
     kind: str
+    region: str
+    district: str | None = None
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    it_design_kw: float | None = Field(None, gt=0)
+    spec: Any = Field(description="the kind's site fields (its site_fields model)")
     devices: tuple[Device, ...]
 
 
-class Catalog(BaseModel):
-    """Sites and devices, with the look-ups the bridge needs on every message."""
+class Catalog(_Entry):
+    """Regions, sites and devices, with the look-ups the bridge needs on every message."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+    regions: tuple[Region, ...]
     sites: tuple[Site, ...]
 
     @cached_property
@@ -49,6 +73,9 @@ class Catalog(BaseModel):
     def devices(self, kind: str | None = None) -> list[tuple[Site, Device]]:
         return [(s, d) for s, d in self._devices.values() if kind is None or d.kind == kind]
 
+    def sites_of(self, kind: str) -> list[Site]:
+        return [s for s in self.sites if any(d.kind == kind for d in s.devices)]
+
     def site(self, site_id: str) -> Site:
         for site in self.sites:
             if site.id == site_id:
@@ -56,14 +83,106 @@ class Catalog(BaseModel):
         raise KeyError(f"unknown site {site_id!r}")
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
-    """Read the catalog at ``path``, or the one shipped with fjsense."""
-    if path is None:
-        text = resources.files("fjsense").joinpath("catalog.yaml").read_text(encoding="utf-8")
-    else:
-        text = path.read_text(encoding="utf-8")
-    catalog = Catalog.model_validate(yaml.safe_load(text))
-    ids = [d.id for s in catalog.sites for d in s.devices]
-    if len(ids) != len(set(ids)):
-        raise ValueError("catalog lists a device id twice")
+_SITE_KEYS = set(Site.model_fields) - {"spec"}
+_DEVICE_KEYS = set(Device.model_fields) - {"spec"}
+
+
+def _kind_fields(doc: YamlDoc, path: list[str | int], data: dict[str, Any], common: set[str],
+                 model: type[BaseModel]) -> tuple[dict[str, Any], BaseModel]:
+    """Split an entry into its common keys and its kind's fields, validated by ``model``."""
+    try:
+        spec = model.model_validate({k: v for k, v in data.items() if k not in common})
+    except ValidationError as exc:
+        raise doc.invalid(path, exc) from None
+    return {k: v for k, v in data.items() if k in common}, spec
+
+
+def _site(doc: YamlDoc, n: int, data: Any, kinds: dict[str, SensorKind]) -> Site:
+    path: list[str | int] = ["sites", n]
+    if not isinstance(data, dict):
+        raise doc.error(path, "a site is a mapping")
+    kind = kinds.get(data.get("kind", ""))
+    if kind is None:
+        raise doc.error([*path, "kind"], f"unknown sensor kind {data.get('kind')!r}; known: "
+                                         f"{', '.join(sorted(kinds))}")
+    common, spec = _kind_fields(doc, path, data, _SITE_KEYS, kind.site_fields)
+    devices = []
+    for m, item in enumerate(common.get("devices") or ()):
+        dpath: list[str | int] = [*path, "devices", m]
+        if not isinstance(item, dict):
+            raise doc.error(dpath, "a device is a mapping")
+        dkind = kinds.get(item.get("kind", kind.name))
+        if dkind is None:
+            raise doc.error([*dpath, "kind"], f"unknown sensor kind {item.get('kind')!r}")
+        dcommon, dspec = _kind_fields(doc, dpath, item, _DEVICE_KEYS, dkind.device_fields)
+        try:
+            devices.append(Device.model_validate({**dcommon, "kind": dkind.name, "spec": dspec}))
+        except ValidationError as exc:
+            raise doc.invalid(dpath, exc) from None
+    try:
+        return Site.model_validate({**common, "spec": spec, "devices": tuple(devices)})
+    except ValidationError as exc:
+        raise doc.invalid(path, exc) from None
+
+
+def _parse(doc: YamlDoc, kinds: dict[str, SensorKind]) -> tuple[list[Region], list[Site]]:
+    if not isinstance(doc.data, dict) or not set(doc.data) <= {"regions", "sites"}:
+        raise doc.error([], "a catalog is a mapping with `regions` and `sites`")
+    regions = []
+    for n, item in enumerate(doc.data.get("regions") or ()):
+        try:
+            regions.append(Region.model_validate(item))
+        except ValidationError as exc:
+            raise doc.invalid(["regions", n], exc) from None
+    sites = [_site(doc, n, item, kinds) for n, item in enumerate(doc.data.get("sites") or ())]
+    return regions, sites
+
+
+def _check(catalog: Catalog, where: dict[str, tuple[YamlDoc, int]]) -> None:
+    """Cross references: regions and districts exist, device ids are unique."""
+    regions = {r.id: r for r in catalog.regions}
+    seen: dict[str, str] = {}
+    for site in catalog.sites:
+        doc, n = where[site.id]
+        region = regions.get(site.region)
+        if region is None:
+            raise doc.error(["sites", n, "region"], f"unknown region {site.region!r}")
+        if site.district is not None and site.district not in {d.id for d in region.districts}:
+            raise doc.error(["sites", n, "district"],
+                            f"region {region.id!r} has no district {site.district!r}")
+        for m, device in enumerate(site.devices):
+            if device.id in seen:
+                raise doc.error(["sites", n, "devices", m, "id"],
+                                f"device {device.id!r} is listed already (site {seen[device.id]!r})")
+            seen[device.id] = site.id
+
+
+def load_catalog(file: Path | None = None, plugins: tuple[str, ...] = ()) -> Catalog:
+    """The shipped catalog, with the operator's ``file`` (if any) merged over it by id."""
+    kinds = registry(plugins)
+    shipped = YamlDoc.parse(
+        resources.files("fjsense").joinpath("catalog.yaml").read_text(encoding="utf-8"),
+        "fjsense/catalog.yaml")
+    docs = [shipped]
+    if file is not None:
+        try:
+            docs.append(YamlDoc.parse(file.read_text(encoding="utf-8"), str(file)))
+        except OSError as exc:
+            raise CatalogError(f"{file}: cannot read the catalog file: {exc.strerror}") from None
+    regions: dict[str, Region] = {}
+    sites: dict[str, Site] = {}
+    where: dict[str, tuple[YamlDoc, int]] = {}
+    for doc in docs:
+        got_regions, got_sites = _parse(doc, kinds)
+        regions.update((r.id, r) for r in got_regions)
+        for n, site in enumerate(got_sites):
+            sites[site.id] = site
+            where[site.id] = (doc, n)
+    catalog = Catalog(regions=tuple(regions.values()), sites=tuple(sites.values()))
+    _check(catalog, where)
     return catalog
+
+
+def catalog_of(settings: Settings) -> Catalog:
+    """The catalog a process with ``settings`` works with."""
+    return load_catalog(settings.catalog.file, settings.plugins)

@@ -1,41 +1,41 @@
-"""The dead-letter envelope: why a message was refused, where it came from, its original bytes."""
+"""The dead-letter record: why a message (or one reading of it) was refused, where it came
+from, and its original bytes."""
 
 from __future__ import annotations
 
 import base64
-import json
-from dataclasses import dataclass
+import hashlib
 from datetime import datetime
 from typing import Any
 
+from pydantic import AwareDatetime
 
-@dataclass(frozen=True)
-class DeadLetter:
+from fjsense.kinds.base import Record
+
+
+class DeadLetter(Record):
     stage: str
     reason: str
     source: str
-    payload: bytes
-    received_at: datetime
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "stage": self.stage,
-            "reason": self.reason,
-            "source": self.source,
-            "payload_b64": base64.b64encode(self.payload).decode(),
-            "received_at": self.received_at.isoformat(),
-        }
-
-    def encode(self) -> bytes:
-        return json.dumps(self.to_dict()).encode()
+    payload_b64: str
+    received_at: AwareDatetime
 
     @classmethod
-    def decode(cls, raw: bytes) -> DeadLetter:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(
-            stage=data["stage"],
-            reason=data["reason"],
-            source=data["source"],
-            payload=base64.b64decode(data["payload_b64"]),
-            received_at=datetime.fromisoformat(data["received_at"]),
-        )
+    def of(cls, stage: str, reason: str, source: str, payload: bytes,
+           received_at: datetime) -> DeadLetter:
+        return cls(stage=stage, reason=reason, source=source,
+                   payload_b64=base64.b64encode(payload).decode(), received_at=received_at)
+
+    @property
+    def payload(self) -> bytes:
+        return base64.b64decode(self.payload_b64)
+
+
+DEAD_LETTER_COLUMNS = ("received_at", "stage", "reason", "source", "payload", "payload_sha")
+
+
+def dead_letter_row(item: dict[str, Any]) -> tuple[Any, ...]:
+    """A ``dead_letters`` row: the original bytes and their SHA-256, for de-duplication."""
+    payload = base64.b64decode(item["payload_b64"])
+    return (item["received_at"], item["stage"], item["reason"], item["source"], payload,
+            hashlib.sha256(payload).hexdigest())

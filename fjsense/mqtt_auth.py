@@ -31,8 +31,9 @@ def password_file(catalog: Catalog, creds: Credentials) -> str:
     return "".join(password_line(login.username, login.password) + "\n" for login in logins)
 
 
-def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str) -> str:
-    kinds = registry()
+def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
+             plugins: tuple[str, ...] = ()) -> str:
+    kinds = registry(plugins)
     lines = [f"user {creds.mqtt_service('bridge').username}"]
     lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]
     lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic readwrite {alert_prefix}/#"]

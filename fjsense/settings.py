@@ -8,11 +8,13 @@ Secrets are ``SecretStr``: they never print.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -79,35 +81,17 @@ class DatabaseSettings(_Section):
         return self.host is not None
 
 
-class PueSettings(_Section):
-    """Energy-based PUE (ISO/IEC 30134-2: total facility energy / IT equipment energy)."""
-
-    target: float = Field(
-        1.35, gt=1.0, description="Digital Fujian programme target: average PUE below 1.35"
-    )
-    resolve_below: float = Field(
-        1.30, gt=1.0, description="Hysteresis: a firing PUE alert resolves below this"
-    )
-    alert_after_seconds: int = Field(
-        300, ge=0, description="PUE must stay above target this long before the alert fires"
-    )
-    window_seconds: int = Field(60, ge=10, description="Tumbling window length")
-    rolling_windows: int = Field(15, ge=1, description="Windows in the rolling value (15 min)")
-    allowed_lateness_seconds: int = Field(
-        120, ge=0, description="Event-time lateness accepted before a window is final"
-    )
-    max_gap_seconds: int = Field(
-        120, ge=1, description="Longest gap between two readings that may be interpolated"
-    )
-    idle_seconds: int = Field(
-        600, ge=0, description="A meter this far behind its site's newest stops holding windows"
-    )
-
-
 class IngestSettings(_Section):
+    """The bridge: micro-batches per Kafka key, bounded by count, size and linger."""
+
     max_future_seconds: int = Field(300, ge=0, description="Reject readings stamped further ahead")
-    linger_ms: int = Field(5, ge=0)
-    batch_size: int = Field(64 * 1024, ge=1024)
+    batch_readings: int = Field(1000, ge=1, description="Readings per Kafka record at most")
+    batch_bytes: int = Field(512 * 1024, ge=1024, description="Bytes per Kafka record at most")
+    linger_ms: int = Field(20, ge=0, description="A batch is sent this long after it opened")
+    compression: Literal["lz4", "zstd", "gzip", "none"] = Field(
+        "lz4", description="Kafka record compression")
+    client_id: str = Field("fjsense-bridge", description="MQTT client id and persistent session")
+    shared_group: str = Field("fjsense", description="MQTT v5 shared subscription group")
 
 
 class SinkSettings(_Section):
@@ -121,6 +105,12 @@ class AlertSettings(_Section):
     mqtt_topic_prefix: str = "fj/alerts"
 
 
+class CatalogSettings(_Section):
+    file: Path | None = Field(
+        None, description="Operator's catalog YAML: its regions and sites add to (or replace, by "
+        "id) the shipped ones")
+
+
 class StackSettings(_Section):
     home: Path = Field(Path(".fjsense"), description="Data, logs, pid files and secrets")
     postgres_bin_dir: Path | None = Field(None, description="Default: newest /usr/lib/postgresql")
@@ -130,18 +120,19 @@ class Settings(BaseSettings):
     """Effective configuration of one fjsense process."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FJSENSE_", env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix="FJSENSE_", env_nested_delimiter="__", frozen=True, extra="allow"
     )
 
     mqtt: MqttSettings = MqttSettings()
     kafka: KafkaSettings = KafkaSettings()
     database: DatabaseSettings = DatabaseSettings()
-    pue: PueSettings = PueSettings()
     ingest: IngestSettings = IngestSettings()
     sink: SinkSettings = SinkSettings()
     alerts: AlertSettings = AlertSettings()
+    catalog: CatalogSettings = CatalogSettings()
     stack: StackSettings = StackSettings()
-    catalog_file: Path | None = Field(None, description="Station catalog YAML; unset = shipped")
+    plugins: tuple[str, ...] = Field(
+        (), description="Modules of extra sensor kinds (each with a KIND), e.g. mycorp.kinds.x")
 
     @classmethod
     def settings_customise_sources(
@@ -156,8 +147,36 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            KindSectionsEnvSource(settings_cls),
             YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
         )
+
+    @model_validator(mode="after")
+    def _kind_sections(self) -> Settings:
+        """Sections beyond the core belong to sensor kinds; each is validated by its kind."""
+        sections = kind_sections(self.plugins)
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        unknown = sorted(set(extra) - set(sections))
+        if unknown:
+            raise ValueError(f"no such setting section: {', '.join(unknown)}")
+        for name, model in sections.items():
+            value = extra.get(name, {})
+            if isinstance(value, model):
+                continue
+            try:
+                extra[name] = model.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError("; ".join(
+                    f"{'.'.join(map(str, (name, *e['loc'])))}: {e['msg']}" for e in exc.errors()
+                )) from None
+        return self
+
+    def section(self, name: str) -> BaseModel:
+        """A sensor kind's settings section, validated by its kind."""
+        value = (self.__pydantic_extra__ or {}).get(name)
+        if not isinstance(value, BaseModel):
+            raise LookupError(f"no settings section {name!r}")  # noqa: TRY004
+        return value
 
     @property
     def home(self) -> Path:
@@ -167,26 +186,67 @@ class Settings(BaseSettings):
 NOT_SETTINGS = frozenset({"FJSENSE_CONFIG", "FJSENSE_GRAFANA_TOKEN"})
 
 
-def names_a_setting(env_name: str) -> bool:
-    """Whether ``FJSENSE_A__B`` names field ``b`` of section ``a`` of the settings."""
-    model: type[BaseModel] = Settings
+def kind_sections(plugins: tuple[str, ...] = ()) -> dict[str, type[BaseModel]]:
+    """Settings sections declared by the sensor kinds, by section name."""
+    from fjsense.kinds import registry
+
+    return {k.settings_section: k.settings_model for k in registry(plugins).values()
+            if k.settings_section is not None and k.settings_model is not None}
+
+
+class KindSectionsEnvSource(PydanticBaseSettingsSource):
+    """``FJSENSE_<SECTION>__<NAME>`` variables of sections that are not core fields."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in os.environ.items():
+            if not key.startswith("FJSENSE_") or key in NOT_SETTINGS or "__" not in key:
+                continue
+            section, *path = key.removeprefix("FJSENSE_").lower().split("__")
+            if section in self.settings_cls.model_fields:
+                continue
+            node = found.setdefault(section, {})
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = _maybe_json(value)
+        return found
+
+
+def _maybe_json(value: str) -> Any:
+    """Lists and mappings arrive as JSON (as pydantic-settings reads them for core sections)."""
+    if value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def names_a_setting(env_name: str, plugins: tuple[str, ...] = ()) -> bool:
+    """Whether ``FJSENSE_A__B`` names field ``b`` of section ``a`` (core or a kind's)."""
+    top: dict[str, Any] = {n: f.annotation for n, f in Settings.model_fields.items()}
+    top.update(kind_sections(plugins))
     parts = env_name.removeprefix("FJSENSE_").lower().split("__")
-    for n, part in enumerate(parts):
-        field = model.model_fields.get(part)
+    annotation = top.get(parts[0])
+    if parts[0] not in top:
+        return False
+    for part in parts[1:]:
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        field = annotation.model_fields.get(part)
         if field is None:
             return False
         annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        elif n < len(parts) - 1:
-            return False
     return True
 
 
-def unknown_variables(environ: dict[str, str]) -> list[str]:
+def unknown_variables(environ: dict[str, str], plugins: tuple[str, ...] = ()) -> list[str]:
     """``FJSENSE_…`` variables that match no setting: typos that would silently do nothing."""
-    return sorted(k for k in environ
-                  if k.startswith("FJSENSE_") and k not in NOT_SETTINGS and not names_a_setting(k))
+    return sorted(k for k in environ if k.startswith("FJSENSE_") and k not in NOT_SETTINGS
+                  and not names_a_setting(k, plugins))
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Protocol
 @dataclass
 class BridgeStats:
     received: int = 0
-    forwarded: int = 0
-    dead_lettered: int = 0
+    forwarded: int = 0  # readings (a message may carry many)
+    dead_lettered: int = 0  # readings or whole messages
     acknowledged: int = 0
 
 

@@ -1,11 +1,20 @@
-"""The MQTT → Kafka bridge: paho-mqtt persistent session in, kafka-python producer out."""
+"""The MQTT → Kafka bridge: paho-mqtt persistent session in, kafka-python producer out.
+
+Readings are gathered into micro-batches per Kafka key (the site; the source topic for dead
+letters), bounded by count, bytes and linger; one Kafka record carries one batch as a JSON
+array, its timestamp the batch's first arrival. An MQTT message is acknowledged, in arrival
+order and with its own QoS, once every record holding its readings is confirmed.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import select
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,46 +26,63 @@ from paho.mqtt.properties import Properties
 from fjsense import topics
 from fjsense.catalog import Catalog
 from fjsense.credentials import Credentials
-from fjsense.deadletter import DeadLetter
 from fjsense.kinds import registry
 from fjsense.settings import Settings
 from ingest.contract import BridgeStats
-from ingest.validate import Accepted, validate
+from ingest.validate import Validator
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
 REPORT_SECONDS = 10.0
 MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.5, 30.0  # reconnect backoff, doubled per failure
+DRAIN_PACKETS = 2000  # MQTT packets read per loop turn before batches are looked at again
 
 
 class KafkaUnavailable(RuntimeError):
     """Kafka refused a record for good; the bridge stops without acknowledging it."""
 
 
+@dataclass
+class Batch:
+    """Readings bound for one Kafka record, and the MQTT messages they came in."""
+
+    opened: float
+    parts: list[bytes] = field(default_factory=list)
+    readings: int = 0
+    size: int = 0
+    tokens: list[int] = field(default_factory=list)
+
+
 class MqttKafkaBridge:
     """Bridges every sensor kind's device topics to Kafka, acknowledging after Kafka confirms.
 
-    paho is driven from one thread (``run``); kafka-python's delivery callbacks only mark a
-    message done, and ``run`` sends the PUBACKs in the order the messages arrived.
+    paho is driven from one thread (``run``); kafka-python's delivery callbacks only queue the
+    confirmed batches' message ids, and ``run`` sends the PUBACKs.
     """
 
-    def __init__(
-        self, settings: Settings, catalog: Catalog, client_id: str = "fjsense-bridge"
-    ) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, client_id: str | None = None) -> None:
         self.settings = settings
-        self.catalog = catalog
-        self.kinds = registry()
+        ingest = settings.ingest
+        self.kinds = registry(settings.plugins)
+        self.validate = Validator(catalog, self.kinds, timedelta(seconds=ingest.max_future_seconds))
         self.stats = BridgeStats()
-        self._pending: OrderedDict[int, bool] = OrderedDict()
-        self._lock = threading.Lock()
+        self.linger = ingest.linger_ms / 1000
+        self._batches: dict[tuple[str, bytes], Batch] = {}
+        # per QoS>0 message, by arrival token: [records not yet confirmed, mid, qos]; tokens,
+        # unlike packet ids, are never reused, so a late confirmation cannot ack a newer message
+        self._unconfirmed: OrderedDict[int, list[int]] = OrderedDict()
+        self._confirmed: deque[list[int]] = deque()  # tokens of confirmed batches (producer thread)
+        self._tokens = itertools.count()
         self._failure: BaseException | None = None
+        client_id = client_id or ingest.client_id
         self.producer = KafkaProducer(
             bootstrap_servers=settings.kafka.servers,
             client_id=client_id,
             acks="all",
-            linger_ms=settings.ingest.linger_ms,
-            batch_size=settings.ingest.batch_size,
+            linger_ms=0,  # batching is ours, per key
+            compression_type=None if ingest.compression == "none" else ingest.compression,
+            max_request_size=max(ingest.batch_bytes * 2, 1024 * 1024),
             retries=10,
         )
         login = Credentials(settings).mqtt_service("bridge")
@@ -68,6 +94,7 @@ class MqttKafkaBridge:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.filters = [f"$share/{ingest.shared_group}/{k.mqtt_filter}" for k in self.kinds.values()]
         self.subscribed = threading.Event()
         self.retry_delay = MIN_RETRY_SECONDS
 
@@ -76,7 +103,7 @@ class MqttKafkaBridge:
             log.error("MQTT connect refused: %s; retrying in %.1fs", reason, self.retry_delay)
             return
         self.retry_delay = MIN_RETRY_SECONDS
-        client.subscribe([(k.mqtt_filter, self.settings.mqtt.qos) for k in self.kinds.values()])
+        client.subscribe([(f, self.settings.mqtt.qos) for f in self.filters])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         """From the first SUBACK on, the broker queues device messages for this session."""
@@ -84,54 +111,87 @@ class MqttKafkaBridge:
         if failed:
             log.error("MQTT subscription refused: %s", failed)
             return
-        log.warning("subscribed to %s", ", ".join(k.mqtt_filter for k in self.kinds.values()))
+        log.warning("subscribed to %s", ", ".join(self.filters))
         self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        now = datetime.now(UTC)
-        payload = bytes(msg.payload)
+        now = time.time()
+        checked = self.validate(msg.topic, bytes(msg.payload), datetime.fromtimestamp(now, UTC))
         self.stats.received += 1
-        result = validate(
-            msg.topic, payload, self.catalog, self.kinds, now,
-            timedelta(seconds=self.settings.ingest.max_future_seconds),
-        )
-        if isinstance(result, Accepted):
-            topic, key, value = result.kind.raw_topic, result.site.encode(), result.encode()
-            self.stats.forwarded += 1
-        else:
-            letter = DeadLetter("ingest", result.reason, msg.topic, payload, now)
-            topic, key, value = topics.DEADLETTER, msg.topic.encode(), letter.encode()
-            self.stats.dead_lettered += 1
-        track = msg.qos > 0
-        if track:
-            with self._lock:
-                self._pending[msg.mid] = False
-        future = self.producer.send(topic, key=key, value=value)
-        if track:
-            future.add_callback(lambda _md, mid=msg.mid: self._confirmed(mid))
+        token = next(self._tokens) if msg.qos > 0 else None
+        records = 0
+        if checked.count and checked.kind is not None:
+            self._add(checked.kind.raw_topic, checked.site.encode(), checked.good,
+                      checked.count, token, now)
+            self.stats.forwarded += checked.count
+            records += 1
+        if checked.letters:
+            self._add(topics.DEADLETTER, msg.topic.encode(),
+                      b",".join(letter.model_dump_json().encode() for letter in checked.letters),
+                      len(checked.letters), token, now)
+            self.stats.dead_lettered += len(checked.letters)
+            records += 1
+        if token is not None:
+            self._unconfirmed[token] = [records, msg.mid, msg.qos]
+
+    def _add(self, topic: str, key: bytes, part: bytes, readings: int, token: int | None,
+             now: float) -> None:
+        batch = self._batches.get((topic, key))
+        if batch is None:
+            batch = self._batches[(topic, key)] = Batch(now)
+        batch.parts.append(part)
+        batch.readings += readings
+        batch.size += len(part) + 1
+        if token is not None:
+            batch.tokens.append(token)
+        ingest = self.settings.ingest
+        if batch.readings >= ingest.batch_readings or batch.size >= ingest.batch_bytes:
+            self._send(topic, key, self._batches.pop((topic, key)))
+
+    def _send(self, topic: str, key: bytes, batch: Batch) -> None:
+        future = self.producer.send(topic, key=key, value=b"[" + b",".join(batch.parts) + b"]",
+                                    timestamp_ms=int(batch.opened * 1000))
+        tokens = batch.tokens
+        future.add_callback(lambda _md: self._confirmed.append(tokens))
         future.add_errback(self._failed)
 
-    def _confirmed(self, mid: int) -> None:
-        with self._lock:
-            if mid in self._pending:
-                self._pending[mid] = True
+    def _send_due(self, now: float, everything: bool = False) -> None:
+        due = [k for k, b in self._batches.items() if everything or now - b.opened >= self.linger]
+        for key in due:
+            self._send(*key, self._batches.pop(key))
 
     def _failed(self, exc: BaseException) -> None:
         log.error("Kafka did not take a record: %s", exc)
         self._failure = exc
 
     def _acknowledge_confirmed(self) -> None:
-        """PUBACK, in arrival order, every message whose Kafka record is confirmed."""
-        done: list[int] = []
-        with self._lock:
-            for mid, confirmed in list(self._pending.items()):
-                if not confirmed:
-                    break
-                del self._pending[mid]
-                done.append(mid)
-        for mid in done:
-            self.client.ack(mid, self.settings.mqtt.qos)
-        self.stats.acknowledged += len(done)
+        """PUBACK, in arrival order, every message whose Kafka records are all confirmed."""
+        while self._confirmed:
+            for token in self._confirmed.popleft():
+                entry = self._unconfirmed.get(token)
+                if entry is not None:
+                    entry[0] -= 1
+        acked = 0
+        while self._unconfirmed:
+            records, mid, qos = next(iter(self._unconfirmed.values()))
+            if records > 0:
+                break
+            self._unconfirmed.popitem(last=False)
+            self.client.ack(mid, qos)
+            acked += 1
+        self.stats.acknowledged += acked
+
+    def _read_available(self) -> int:
+        """paho reads one packet per ``loop()``; read on while the socket has more."""
+        sock = self.client.socket()
+        rc: int = mqtt.MQTT_ERR_SUCCESS
+        for _ in range(DRAIN_PACKETS):
+            if sock is None or not select.select([sock], [], [], 0)[0]:
+                break
+            rc = self.client.loop_read()
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+        return rc
 
     def run(self, stop: threading.Event) -> None:
         mqtt_settings = self.settings.mqtt
@@ -146,7 +206,10 @@ class MqttKafkaBridge:
         try:
             self._reconnect()
             while not stop.is_set():
-                if self.client.loop(timeout=0.02) != mqtt.MQTT_ERR_SUCCESS:
+                rc: int = self.client.loop(timeout=min(self.linger / 2, 0.02) or 0.001)
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    rc = self._read_available()
+                if rc != mqtt.MQTT_ERR_SUCCESS:
                     if stop.wait(self.retry_delay):
                         break
                     self.retry_delay = min(self.retry_delay * 2, MAX_RETRY_SECONDS)
@@ -154,10 +217,12 @@ class MqttKafkaBridge:
                     continue
                 if self._failure is not None:
                     raise KafkaUnavailable(str(self._failure))
+                self._send_due(time.time())
                 self._acknowledge_confirmed()
                 if time.monotonic() >= next_report:
                     next_report += REPORT_SECONDS
-                    log.info("%s; %d awaiting Kafka", self.stats, len(self._pending))
+                    log.info("%s; %d messages awaiting Kafka", self.stats, len(self._unconfirmed))
+            self._send_due(time.time(), everything=True)
             self.producer.flush(timeout=30)
             self._acknowledge_confirmed()
             self.client.loop(timeout=0.1)
@@ -167,9 +232,9 @@ class MqttKafkaBridge:
 
     def _reconnect(self) -> None:
         """Try once to (re)connect. Unacknowledged messages of a lost connection will be
-        redelivered by the broker, so forget them."""
-        with self._lock:
-            self._pending.clear()
+        redelivered by the broker, so forget them (their batches may still reach Kafka: the
+        sink's natural keys absorb the repeat)."""
+        self._unconfirmed.clear()
         try:
             self.client.reconnect()
         except OSError as exc:

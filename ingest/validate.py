@@ -1,76 +1,146 @@
-"""Turns one MQTT message into either a raw record for Kafka or a reason to refuse it."""
+"""Turns one MQTT message (one reading or a JSON array of them) into the readings to forward
+and a dead letter, with its reason, for every reading that is refused.
+
+Readings are validated from bytes by the kind's strict model, so a valid payload is forwarded
+as the device sent it: no decode-and-encode on the fast path. A reading in an array is judged
+on its own; a refused one is dead-lettered with its index and the rest go on.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from fjsense.catalog import Catalog
-from fjsense.kinds import SensorKind
+from fjsense.catalog import Catalog, Device, Site
+from fjsense.deadletter import DeadLetter
+from fjsense.kinds import Reading, SensorKind
 
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    kind: SensorKind
-    site: str
-    record: dict[str, Any]
-
-    def encode(self) -> bytes:
-        return json.dumps(self.record, separators=(",", ":")).encode()
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+NOT_JSON = ("json_invalid", "json_type")
 
 
-@dataclass(frozen=True)
-class Rejected:
-    reason: str
+@dataclass
+class Checked:
+    """What one message yields: the forwardable JSON of its valid readings (array items joined
+    by commas, no brackets), how many they are, and a dead letter per refused part."""
+
+    kind: SensorKind | None = None
+    site: str = ""
+    good: bytes = b""
+    count: int = 0
+    letters: list[DeadLetter] = field(default_factory=list)
 
 
-def validate(
-    topic: str,
-    payload: bytes,
-    catalog: Catalog,
-    kinds: dict[str, SensorKind],
-    received_at: datetime,
-    max_future: timedelta,
-) -> Accepted | Rejected:
-    """Check topic, JSON, schema, catalog, time and physics, in that order; first failure wins."""
-    parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != "fj" or parts[1] not in kinds:
-        return Rejected(f"topic {topic!r} is not fj/<kind>/<site>/<device> of a known kind")
-    kind, site_id, device_id = kinds[parts[1]], parts[2], parts[3]
-    try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Rejected(f"payload is not UTF-8 JSON: {exc}")
-    if not isinstance(data, dict):
-        return Rejected("payload is not a JSON object")
-    try:
-        reading = kind.reading.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()
-        )
-        return Rejected(f"schema: {problems}")
-    if reading.device != device_id:
-        return Rejected(f"device {reading.device!r} published under {device_id!r}'s topic")
-    found = catalog.device(device_id)
-    if found is None:
-        return Rejected(f"unknown device {device_id!r}: not in the station catalog")
-    site, device = found
-    if site.id != site_id or device.kind != kind.name:
-        return Rejected(f"catalog has {device_id!r} as a {device.kind} device of site {site.id!r}")
-    if reading.ts > received_at + max_future:
-        return Rejected(f"timestamp {reading.ts.isoformat()} is in the future")
-    if reading.ts < _EARLIEST:
-        return Rejected(f"timestamp {reading.ts.isoformat()} is before {_EARLIEST.year}")
-    problem = reading.physical_problem(device)
-    if problem is not None:
-        return Rejected(f"impossible value: {problem}")
-    record = {"site": site.id, **reading.model_dump(mode="json"),
-              "ingest_ts": received_at.isoformat()}
-    return Accepted(kind, site.id, record)
+def schema_problem(exc: ValidationError) -> str:
+    """One line per schema error; the JSON itself being broken is said plainly."""
+    errors = exc.errors(include_url=False)
+    if any(e["type"] in NOT_JSON for e in errors):
+        return f"payload is not UTF-8 JSON: {errors[0]['msg']}"
+    if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+        return "payload is not a JSON object"
+    return "schema: " + "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in errors)
+
+
+class Validator:
+    """Checks topic, catalog, JSON, schema, time and physics, per reading."""
+
+    def __init__(self, catalog: Catalog, kinds: dict[str, SensorKind], max_future: timedelta):
+        self.catalog = catalog
+        self.kinds = kinds
+        self.max_future = max_future
+        self.arrays = {name: TypeAdapter(list[k.reading]) for name, k in kinds.items()}  # type: ignore[name-defined]
+
+    def __call__(self, topic: str, payload: bytes, received_at: datetime) -> Checked:
+        out = Checked()
+
+        def refuse(reason: str, part: bytes = payload) -> None:
+            out.letters.append(DeadLetter.of("ingest", reason, topic, part, received_at))
+
+        parts = topic.split("/")
+        if len(parts) != 4 or parts[0] != "fj" or parts[1] not in self.kinds:
+            refuse(f"topic {topic!r} is not fj/<kind>/<site>/<device> of a known kind")
+            return out
+        kind, site_id, device_id = self.kinds[parts[1]], parts[2], parts[3]
+        found = self.catalog.device(device_id)
+        if found is None:
+            refuse(f"unknown device {device_id!r}: not in the station catalog")
+            return out
+        site, device = found
+        if site.id != site_id or device.kind != kind.name:
+            refuse(f"catalog has {device_id!r} as a {device.kind} device of site {site.id!r}")
+            return out
+        out.kind, out.site = kind, site.id
+        body = payload.strip()
+        if not body.startswith(b"["):
+            try:
+                reading = kind.reading.model_validate_json(payload)
+            except ValidationError as exc:
+                refuse(schema_problem(exc))
+                return out
+            problem = self.problem(reading, site, device, received_at)
+            if problem is not None:
+                refuse(problem)
+            else:
+                out.good, out.count = body, 1
+            return out
+        try:
+            readings = self.arrays[kind.name].validate_json(payload)
+        except ValidationError:
+            self._one_by_one(kind, site, device, payload, received_at, out, refuse)
+            return out
+        if not readings:
+            refuse("payload is an empty array: no readings")
+            return out
+        good: list[Reading] = []
+        for n, reading in enumerate(readings):
+            problem = self.problem(reading, site, device, received_at)
+            if problem is not None:
+                refuse(f"reading [{n}]: {problem}", reading.model_dump_json().encode())
+            else:
+                good.append(reading)
+        if len(good) == len(readings):
+            out.good = body[1:-1].strip()  # the array as sent
+        else:
+            out.good = b",".join(r.model_dump_json().encode() for r in good)
+        out.count = len(good)
+        return out
+
+    def _one_by_one(self, kind: SensorKind, site: Site, device: Device, payload: bytes,
+                    received_at: datetime, out: Checked, refuse: object) -> None:
+        """The slow path of an array with a bad reading: each item validated on its own."""
+        assert callable(refuse)
+        try:
+            items = json.loads(payload)
+        except (UnicodeDecodeError, ValueError) as exc:
+            refuse(f"payload is not UTF-8 JSON: {exc}")
+            return
+        good: list[bytes] = []
+        for n, item in enumerate(items):
+            raw = json.dumps(item).encode()
+            try:
+                reading = kind.reading.model_validate_json(raw)
+            except ValidationError as exc:
+                refuse(f"reading [{n}]: {schema_problem(exc)}", raw)
+                continue
+            problem = self.problem(reading, site, device, received_at)
+            if problem is not None:
+                refuse(f"reading [{n}]: {problem}", raw)
+            else:
+                good.append(reading.model_dump_json().encode())
+        out.good, out.count = b",".join(good), len(good)
+
+    def problem(self, reading: Reading, site: Site, device: Device,
+                received_at: datetime) -> str | None:
+        """Why a schema-valid reading is refused, or None: topic, time, then physics."""
+        if reading.device != device.id:
+            return f"device {reading.device!r} published under {device.id!r}'s topic"
+        if reading.ts > received_at + self.max_future:
+            return f"timestamp {reading.ts.isoformat()} is in the future"
+        if reading.ts < EARLIEST:
+            return f"timestamp {reading.ts.isoformat()} is before {EARLIEST.year}"
+        problem = reading.physical_problem(device.spec)
+        return None if problem is None else f"impossible value: {problem}"

@@ -11,7 +11,7 @@ from simulators.messages import SimMessage
 MALFORMED = (
     b"{\"device\": \"",  # truncated JSON
     b"\x00\xff\xfe garbage",  # not text
-    b"[]",  # not an object
+    b"[]",  # no reading at all
     b"{\"device\": \"%s\", \"seq\": \"x\"}",  # wrong types, missing fields
 )
 
@@ -38,7 +38,7 @@ class Faults:
             out: list[SimMessage] = []
             if rnd.random() < self.malformed:
                 bad = rnd.choice(MALFORMED).replace(b"%s", msg.device.encode())
-                out.append(SimMessage(msg.at, msg.topic, bad, msg.device, -1, valid=False))
+                out.append(SimMessage(msg.at, msg.topic, bad, msg.device, (), valid=False))
             if rnd.random() >= self.dropout:
                 if rnd.random() < self.reorder:
                     held.append((n + rnd.randint(1, self.reorder_depth), msg))

@@ -1,15 +1,47 @@
-"""A simulated device message, in the order a simulator means to publish it."""
+"""A simulated device message, in the order a simulator means to publish it, and grouping of
+a device's readings into JSON arrays (as a logger or gateway sends them)."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class SimMessage:
-    at: float  # simulated event time, epoch seconds
+    at: float  # simulated event time, epoch seconds (of the last reading it carries)
     topic: str
     payload: bytes
     device: str
-    seq: int
+    seqs: tuple[int, ...]  # the readings it carries (none for a malformed message)
     valid: bool = True
+
+
+def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
+           seed: int = 0) -> Iterator[SimMessage]:
+    """Group each device's consecutive valid messages into arrays of ``smallest``–``largest``
+    readings; malformed messages go alone, so they never spoil a good array."""
+    rnd = random.Random(seed)
+    held: dict[str, list[SimMessage]] = {}
+    size: dict[str, int] = {}
+
+    def array(parts: list[SimMessage]) -> SimMessage:
+        body = b"[" + b",".join(p.payload for p in parts) + b"]"
+        last = parts[-1]
+        return SimMessage(last.at, last.topic, body, last.device,
+                          tuple(s for p in parts for s in p.seqs))
+
+    for msg in messages:
+        if not msg.valid:
+            yield msg
+            continue
+        parts = held.setdefault(msg.device, [])
+        parts.append(msg)
+        if len(parts) >= size.setdefault(msg.device, rnd.randint(smallest, largest)):
+            yield array(parts)
+            held[msg.device] = []
+            size[msg.device] = rnd.randint(smallest, largest)
+    for parts in held.values():
+        if parts:
+            yield array(parts)

@@ -8,6 +8,7 @@ is known. A cooling fault (chiller degradation) multiplies a site's cooling load
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fjsense.catalog import Catalog, Site
-from fjsense.kinds import power
+from fjsense.kinds.power import KIND
+from fjsense.settings import Settings
 from simulators.messages import SimMessage
 
 # Fuzhou monthly mean air temperature, °C (China Meteorological Administration 1991–2020 normals)
@@ -60,7 +62,7 @@ class PowerScenario:
 
 def site_power_kw(site: Site, at: datetime, rnd: random.Random, faults: list[CoolingFault]) -> dict[str, float]:
     """kW per circuit at ``at``: IT, cooling (weather-driven), facility (= their sum + losses)."""
-    design = site.it_design_kw or 1000.0
+    design = site.spec.it_design_kw
     hour = (at + LOCAL).hour + (at + LOCAL).minute / 60
     it = design * (0.70 + 0.06 * math.sin(2 * math.pi * (hour - 9) / 24)) * rnd.gauss(1, 0.01)
     cooling = it * (0.10 + 0.018 * max(outdoor_c(site.id, at) - 10.0, 0.0))
@@ -74,7 +76,7 @@ def site_power_kw(site: Site, at: datetime, rnd: random.Random, faults: list[Coo
 def generate(scenario: PowerScenario) -> Iterator[SimMessage]:
     """Every reading of every power meter of the scenario's sites, in event-time order."""
     rnd = random.Random(scenario.seed)
-    meters = [(s, d) for s in scenario.sites for d in s.devices if d.kind == power.KIND.name]
+    meters = [(s, d) for s in scenario.sites for d in s.devices if d.kind == KIND.name]
     kwh = {d.id: rnd.uniform(1e5, 5e6) for _, d in meters}
     steps = int(scenario.duration / scenario.interval)
     dt_h = scenario.interval.total_seconds() / 3600
@@ -83,19 +85,20 @@ def generate(scenario: PowerScenario) -> Iterator[SimMessage]:
         at = scenario.start + k * scenario.interval
         kw = {s.id: site_power_kw(s, at, rnd, scenario.cooling_faults) for s in scenario.sites}
         for site, device in meters:
-            p = kw[site.id].get(device.circuit or "", 0.0)
+            circuit = device.spec.circuit
+            p = kw[site.id].get(circuit, 0.0)
             if k:
                 kwh[device.id] += p * dt_h
             if any(dev == device.id and at - scenario.interval < t <= at for dev, t in resets):
                 kwh[device.id] = p * dt_h * rnd.random()  # meter swapped: new counter from ~0
             body = {"device": device.id, "seq": k, "ts": at.isoformat().replace("+00:00", "Z"),
-                    "circuit": device.circuit, "kw": round(p, 3), "kwh": round(kwh[device.id], 4)}
-            yield SimMessage(at.timestamp(), power.KIND.mqtt_topic(site.id, device.id),
-                             json.dumps(body).encode(), device.id, k)
+                    "circuit": circuit, "kw": round(p, 3), "kwh": round(kwh[device.id], 4)}
+            yield SimMessage(at.timestamp(), KIND.mqtt_topic(site.id, device.id),
+                             json.dumps(body).encode(), device.id, (k,))
 
 
 def scenario_sites(catalog: Catalog, count: int) -> list[Site]:
-    sites = [s for s in catalog.sites if any(d.kind == power.KIND.name for d in s.devices)]
+    sites = catalog.sites_of(KIND.name)
     if not 1 <= count <= len(sites):
         raise ValueError(f"--sites must be between 1 and {len(sites)} (sites in the catalog)")
     return sites[:count]
@@ -106,3 +109,68 @@ def aligned_start(now: datetime, duration: timedelta, interval: timedelta) -> da
     start = (now - duration).timestamp()
     step = interval.total_seconds()
     return datetime.fromtimestamp(start // step * step, UTC)
+
+
+def cooling_fault(text: str) -> tuple[str, float, float, float]:
+    """``SITE:START_MIN:DURATION_MIN:FACTOR``, e.g. ``changle-dc1:30:40:3``."""
+    try:
+        site, start, length, factor = text.split(":")
+        return site, float(start), float(length), float(factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not SITE:START_MIN:DURATION_MIN:FACTOR: {text!r}") from None
+
+
+def counter_reset(text: str) -> tuple[str, float]:
+    """``DEVICE@MINUTE``, e.g. ``anxi-dc1-m02@50``."""
+    try:
+        device, minute = text.split("@")
+        return device, float(minute)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not DEVICE@MINUTE: {text!r}") from None
+
+
+class PowerSimulator:
+    """``fjsense simulate power``: the catalog's datacenters, with chiller faults and meter
+    swaps on request (``simulators.contract.Simulator``)."""
+
+    interval = timedelta(seconds=10)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--sites", type=int, default=3)
+        parser.add_argument("--counter-reset", action="append", default=[], type=counter_reset,
+                            metavar="DEVICE@MINUTE")
+        parser.add_argument("--cooling-fault", action="append", default=[], type=cooling_fault,
+                            metavar="SITE:START_MIN:DURATION_MIN:FACTOR")
+
+    def scenario(self, catalog: Catalog, args: argparse.Namespace, now: datetime,
+                 span: timedelta) -> PowerScenario:
+        sites = scenario_sites(catalog, args.sites)
+        interval = args.interval or self.interval
+        start = aligned_start(now, span, interval)
+        known = {s.id for s in sites}
+        faults = []
+        for site, begin, length, factor in args.cooling_fault:
+            if site not in known:
+                raise ValueError(f"--cooling-fault: site {site!r} is not among {sorted(known)}")
+            t = start + timedelta(minutes=begin)
+            faults.append(CoolingFault(site, t, t + timedelta(minutes=length), factor))
+        resets = []
+        for device, minute in args.counter_reset:
+            if not any(d.id == device for s in sites for d in s.devices):
+                raise ValueError(f"--counter-reset: no device {device!r} at the simulated sites")
+            resets.append(CounterReset(device, start + timedelta(minutes=minute)))
+        return PowerScenario(sites, start, span, interval, args.seed, faults, resets)
+
+    def messages(self, settings: Settings, catalog: Catalog, args: argparse.Namespace,
+                 now: datetime, span: timedelta) -> Iterator[SimMessage]:
+        return generate(self.scenario(catalog, args, now, span))
+
+    def demo(self, settings: Settings, catalog: Catalog, now: datetime,
+             span: timedelta) -> Iterator[SimMessage]:
+        """Every datacenter; a chiller at the first one degrades for 30% of the run."""
+        sites = catalog.sites_of(KIND.name)
+        start = aligned_start(now, span, self.interval)
+        fault = CoolingFault(sites[0].id, start + span * 0.25, start + span * 0.55, 2.5)
+        return generate(PowerScenario(sites, start, span, self.interval, seed=int(now.timestamp()),
+                                      cooling_faults=[fault]))

@@ -16,8 +16,9 @@ from simulators.messages import SimMessage
 
 @dataclass
 class PublishStats:
-    published: int = 0
-    valid: set[tuple[str, int]] = field(default_factory=set)
+    published: int = 0  # messages
+    readings: int = 0  # valid readings sent, repeats included
+    valid: set[tuple[str, int]] = field(default_factory=set)  # (device, seq) of valid readings
     malformed: list[bytes] = field(default_factory=list)
     last_event_time: float = 0.0
 
@@ -30,7 +31,10 @@ class DevicePublisher:
     ``speed=0`` publishes as fast as the broker takes it.
     """
 
-    ack_every = 100  # bounds how far one device's connection runs ahead of the others
+    # bounds on how far one device's connection may run ahead of the others: in messages, and
+    # in event time (a message may carry many readings, so a count alone is not enough)
+    ack_every = 100
+    sync_seconds = 60.0
 
     def __init__(self, settings: Settings, speed: float = 0.0) -> None:
         self.settings = settings
@@ -54,6 +58,7 @@ class DevicePublisher:
     def run(self, messages: Iterable[SimMessage], stop: threading.Event | None = None) -> PublishStats:
         t0 = time.time()
         first: float | None = None
+        synced = float("-inf")
         pending = []
         for msg in messages:
             if stop is not None and stop.is_set():
@@ -65,14 +70,16 @@ class DevicePublisher:
                 break
             info = self._client(msg.device).publish(msg.topic, msg.payload, qos=1)
             pending.append(info)
-            if len(pending) >= self.ack_every:
+            if len(pending) >= self.ack_every or msg.at - synced >= self.sync_seconds:
                 for p in pending:
                     p.wait_for_publish(30)
                 pending.clear()
+                synced = msg.at
             self.stats.published += 1
             self.stats.last_event_time = max(self.stats.last_event_time, msg.at)
+            self.stats.readings += len(msg.seqs)
             if msg.valid:
-                self.stats.valid.add((msg.device, msg.seq))
+                self.stats.valid.update((msg.device, seq) for seq in msg.seqs)
             else:
                 self.stats.malformed.append(msg.payload)
         for p in pending:

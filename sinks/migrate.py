@@ -1,9 +1,11 @@
-"""Versioned SQL migrations, with a TimescaleDB or a plain-PostgreSQL variant of each step.
+"""Versioned migrations: the platform's SQL files, then each sensor kind's steps.
 
-``NNNN_name.sql`` runs everywhere; ``NNNN_name.timescaledb.sql`` runs after it when the
-``timescaledb`` extension is available, ``NNNN_name.postgres.sql`` otherwise. TimescaleDB
-variants run one statement at a time outside a transaction, because continuous aggregates
-cannot be created inside one. Statements are sent without parameters (the simple protocol).
+Platform steps are files: ``NNNN_name.sql`` runs everywhere; ``NNNN_name.timescaledb.sql``
+runs after it when the ``timescaledb`` extension is available, ``NNNN_name.postgres.sql``
+otherwise. A kind's step (version ``kind/NNNN_name``) makes its tables from their models
+(hypertables, compression and retention on TimescaleDB) and runs its SQL. TimescaleDB variants
+run one statement at a time outside a transaction, because continuous aggregates cannot be
+created inside one. Statements are sent without parameters (the simple protocol).
 """
 
 from __future__ import annotations
@@ -16,27 +18,41 @@ import psycopg
 from psycopg import sql
 
 from fjsense.credentials import Credentials
+from fjsense.kinds import registry
 from fjsense.settings import Settings
+from sinks.ddl import create_table, timescale
+
+Statements = list[str]
 
 
 @dataclass(frozen=True)
-class Migration:
+class Step:
     version: str
-    base: str
-    timescaledb: str
-    postgres: str
+    base: Statements
+    timescaledb: Statements
+    postgres: Statements
 
 
-def migrations() -> list[Migration]:
+def migrations(plugins: tuple[str, ...] = ()) -> list[Step]:
+    """Every step in the order it applies: the platform's, then each kind's."""
     folder = resources.files("sinks").joinpath("migrations")
     texts = {entry.name: entry.read_text(encoding="utf-8") for entry in folder.iterdir()
              if entry.name.endswith(".sql")}
     versions = sorted(name[:-4] for name in texts if name.count(".") == 1)
-    return [
-        Migration(v, texts[f"{v}.sql"], texts.get(f"{v}.timescaledb.sql", ""),
-                  texts.get(f"{v}.postgres.sql", ""))
+    steps = [
+        Step(v, split_statements(texts[f"{v}.sql"]),
+             split_statements(texts.get(f"{v}.timescaledb.sql", "")),
+             split_statements(texts.get(f"{v}.postgres.sql", "")))
         for v in versions
     ]
+    for kind in registry(plugins).values():
+        for m in kind.migrations:
+            tables = [s.as_string(None) for t in m.tables for s in create_table(t)]
+            hyper = [s.as_string(None) for t in m.tables for s in timescale(t)]
+            steps.append(Step(f"{kind.name}/{m.version}", tables + split_statements(m.sql),
+                              hyper + split_statements(m.timescaledb),
+                              split_statements(m.postgres)))
+    return steps
 
 
 def split_statements(script: str) -> list[str]:
@@ -63,7 +79,7 @@ def has_timescaledb(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
+def migrate(conn: psycopg.Connection, plugins: tuple[str, ...] = ()) -> list[str]:
     """Apply the pending migrations on ``conn`` (autocommit); returns what was applied."""
     conn.autocommit = True
     conn.execute(
@@ -76,7 +92,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     variant = "timescaledb" if timescale else "postgres"
     applied = []
-    for step in migrations():
+    for step in migrations(plugins):
         if step.version in done:
             continue
         with conn.transaction():
@@ -94,8 +110,8 @@ def migrate(conn: psycopg.Connection) -> list[str]:
     return applied
 
 
-def _run(conn: psycopg.Connection, script: str) -> None:
-    for statement in split_statements(script):
+def _run(conn: psycopg.Connection, statements: Statements) -> None:
+    for statement in statements:
         # migration files are the project's own SQL, not user input
         conn.execute(statement)  # type: ignore[call-overload]
 
@@ -125,6 +141,6 @@ def bootstrap(settings: Settings) -> list[str]:
             conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
                 sql.Identifier(login.username), sql.Literal(login.password)))
     with psycopg.connect(creds.dsn("admin")) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, settings.plugins)
         grant(conn, creds.db("writer").username, creds.db("reader").username)
     return applied

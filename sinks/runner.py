@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from datetime import UTC, datetime
@@ -12,10 +11,11 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fjsense.credentials import Credentials
+from fjsense.kinds.base import Stream
 from fjsense.settings import Settings
 from sinks.notifiers import Notifier, default_notifiers, dispatch
 from sinks.postgres import PostgresSink
-from sinks.tables import table_specs
+from sinks.tables import stored_streams
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,17 @@ async def run_sink(
     settings: Settings, stop: asyncio.Event, notifiers: list[Notifier] | None = None
 ) -> None:
     """Consume every sink topic in batches until ``stop``; never commit before the database."""
-    specs = table_specs()
+    streams = stored_streams(settings)
     notifiers = default_notifiers(settings) if notifiers is None else notifiers
     consumer = AIOKafkaConsumer(
-        *specs,
+        *streams,
         bootstrap_servers=settings.kafka.servers,
         group_id=GROUP_ID,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     conn = await psycopg.AsyncConnection.connect(Credentials(settings).dsn("writer"))
-    sink = PostgresSink(conn, specs)
+    sink = PostgresSink(conn)
     await consumer.start()
     try:
         await dispatch(conn, notifiers)  # what a crashed predecessor stored but did not notify
@@ -48,12 +48,14 @@ async def run_sink(
                 continue
             offsets: dict[TopicPartition, int] = {}
             for tp, records in batches.items():
+                stream = streams[tp.topic]
+                assert stream.table is not None
                 for record in records:
-                    sink.add(tp.topic, json.loads(record.value))
+                    sink.add(stream.table, stream.rows(record.key, record.timestamp, record.value))
                 offsets[tp] = records[-1].offset + 1
             stored = await sink.flush()
             await consumer.commit(offsets)
-            await _record_metrics(conn, consumer, offsets, stored, specs)
+            await _record_metrics(conn, consumer, offsets, stored, streams)
             await dispatch(conn, notifiers)
     finally:
         await consumer.stop()
@@ -62,7 +64,7 @@ async def run_sink(
 
 async def _record_metrics(
     conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer,
-    offsets: dict[TopicPartition, int], stored: dict[str, int], specs: dict,
+    offsets: dict[TopicPartition, int], stored: dict[str, int], streams: dict[str, Stream],
 ) -> None:
     """One row per topic and batch: rows stored and the lag still ahead of the sink."""
     ends = await consumer.end_offsets(list(offsets))
@@ -75,8 +77,12 @@ async def _record_metrics(
             await conn.execute(
                 "INSERT INTO pipeline_metrics (ts, component, topic, rows_written, consumer_lag) "
                 "VALUES (%s, 'sink', %s, %s, %s) ON CONFLICT DO NOTHING",
-                [now, topic, stored.get(specs[topic].table, 0), value],
+                [now, topic, stored.get(_table_name(streams[topic]), 0), value],
             )
+
+
+def _table_name(stream: Stream) -> str:
+    return stream.table.name if stream.table is not None else ""
 
 
 def main(settings: Settings) -> None:

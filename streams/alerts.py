@@ -8,7 +8,6 @@ state. Each transition is one output record, never one per reading.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from fjsense import topics
+from fjsense.kinds import registry
 from fjsense.settings import Settings
-from streams.contract import Output
+from fjsense.topics import AlertEvent, all_streams
+from streams.contract import Batch, Output
 
 States = ("pending", "firing", "resolved", "cancelled")
 
@@ -42,7 +43,8 @@ class Rule(BaseModel):
 
 
 def load_rules(settings: Settings) -> list[Rule]:
-    """Read the rule file, filling ``${section.name}`` from the settings."""
+    """Read the rule file, filling ``${section.name}`` from the settings; a rule must watch a
+    stream of the kind registry and name fields of its records."""
     path = settings.alerts.rules_file
     text = (
         path.read_text(encoding="utf-8") if path is not None
@@ -59,7 +61,16 @@ def load_rules(settings: Settings) -> list[Rule]:
 
     data = yaml.safe_load(re.sub(r"\$\{([a-z_.]+)\}", setting, text))
     rules = [Rule.model_validate(r) for r in data["rules"]]
+    streams = all_streams(registry(settings.plugins))
     for rule in rules:
+        stream = streams.get(rule.source)
+        if stream is None:
+            raise ValueError(f"rule {rule.name}: no stream {rule.source!r}; streams: "
+                             f"{', '.join(sorted(streams))}")
+        missing = {rule.metric, rule.group_by, rule.at} - set(stream.model.model_fields)
+        if missing:
+            raise ValueError(f"rule {rule.name}: {rule.source} records have no "
+                             f"{', '.join(sorted(missing))}")
         if rule.resolve_below > rule.above:
             raise ValueError(f"rule {rule.name}: resolve_below above the firing threshold")
         if not set(rule.notify_on) <= set(States):
@@ -95,38 +106,40 @@ def evaluate(rule: Rule, st: dict[str, Any], at: float, value: float | None) -> 
 
 
 class AlertProcessor:
-    """Evaluates every rule whose source is the PUE topic (one processor per source topic)."""
+    """Evaluates every rule of one source stream (one processor per source topic)."""
 
-    name = "alerts"
-    source = topics.PUE
+    def __init__(self, source: str, rules: list[Rule]) -> None:
+        self.source = source
+        self.name = f"alerts-{source}"
+        self.rules = [r for r in rules if r.source == source]
 
-    def __init__(self, rules: list[Rule]) -> None:
-        self.rules = [r for r in rules if r.source == self.source]
-
-    def step(self, key: str, state: dict[str, Any], raw: bytes) -> list[Output]:
-        record = json.loads(raw)
+    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         outputs = []
-        for rule in self.rules:
-            group = str(record[rule.group_by])
-            st = state.setdefault(f"{rule.name}|{group}", {})
-            at = datetime.fromisoformat(record[rule.at]).timestamp()
-            if st.get("last_at") is not None and at <= st["last_at"]:
-                continue  # a repeat of a window already evaluated
-            st["last_at"] = at
-            value = record.get(rule.metric)
-            change = evaluate(rule, st, at, value)
-            if change is None:
-                continue
-            outputs.append(Output(topics.ALERTS, group, {
-                "rule": rule.name,
-                "site": group,
-                "state": change.state,
-                "at": record[rule.at],
-                "value": value,
-                "threshold": change.threshold,
-                "severity": rule.severity,
-                "notify": change.state in rule.notify_on,
-                "summary": rule.summary.format(group=group, value=value,
-                                               threshold=change.threshold),
-            }))
+        for record in batch.items:
+            for rule in self.rules:
+                outputs += self._evaluate(rule, state, record)
         return outputs
+
+    def _evaluate(self, rule: Rule, state: dict[str, Any], record: Any) -> list[Output]:
+        group = str(getattr(record, rule.group_by))
+        st = state.setdefault(f"{rule.name}|{group}", {})
+        when: datetime = getattr(record, rule.at)
+        at = when.timestamp()
+        if st.get("last_at") is not None and at <= st["last_at"]:
+            return []  # a repeat of a record already evaluated
+        st["last_at"] = at
+        value = getattr(record, rule.metric)
+        change = evaluate(rule, st, at, value)
+        if change is None:
+            return []
+        return [Output(topics.ALERTS, group, AlertEvent(
+            rule=rule.name, site=group, state=change.state, at=when, value=value,
+            threshold=change.threshold, severity=rule.severity,
+            notify=change.state in rule.notify_on,
+            summary=rule.summary.format(group=group, value=value, threshold=change.threshold),
+        ))]
+
+
+def alert_processors(rules: list[Rule]) -> list[AlertProcessor]:
+    """One processor per source stream that rules watch."""
+    return [AlertProcessor(source, rules) for source in dict.fromkeys(r.source for r in rules)]

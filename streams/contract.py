@@ -1,35 +1,44 @@
-"""What a stream processor must be: a pure step over (state, message) that returns outputs.
+"""What a stream processor must be: a pure step over (state, batch) that returns outputs.
 
-Processors know nothing of faust. ``streams.durable`` runs them: it keeps each key's state in a
-changelogged table, skips messages already applied (by offset), and re-sends outputs whose
-delivery was not confirmed before a crash. So a processor's only duties are to be
-deterministic and to mutate the state it is given.
+Processors know nothing of faust. ``streams.durable`` runs them: it decodes each Kafka record
+of the source stream into a ``Batch`` of typed records, keeps each key's state in a
+changelogged table (written once per batch), skips batches already applied (by offset), and
+re-sends outputs whose delivery was not confirmed before a crash. So a processor's only duties
+are to be deterministic and to mutate the state it is given.
+
+A processor may reject a record (an output to the dead-letter topic) or annotate it (an output
+carrying the record with its QC flags on a derived stream, whose table then stores it): a
+flagged value is stored with its flag, never dropped.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
 class Output:
     topic: str
     key: str
-    value: dict[str, Any]
+    value: BaseModel
 
-    def encode(self) -> bytes:
-        return json.dumps(self.value, separators=(",", ":"), sort_keys=True).encode()
 
-    @property
-    def id(self) -> str:
-        return f"{self.topic}|{self.key}|{self.encode().decode()}"
+@dataclass(frozen=True)
+class Batch:
+    """The typed records of one Kafka record, its key and timestamp (epoch seconds; on raw
+    topics, when the bridge received the batch's first reading)."""
+
+    key: str
+    items: list[Any]
+    timestamp: float
 
 
 class Processor(Protocol):
     name: str
-    source: str
+    source: str  # the topic of a stream in the kind registry
 
-    def step(self, key: str, state: dict[str, Any], raw: bytes) -> list[Output]:
-        """Apply one message to ``state`` (in place) and return what to publish."""
+    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+        """Apply one batch to ``state`` (in place) and return what to publish."""

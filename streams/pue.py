@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fjsense.kinds.power import PowerReading, PueWindow
+
 REQUIRED = ("facility", "it")
 
 
@@ -127,15 +129,17 @@ class SitePue:
         self.meters = {m.device: m for m in meters}
         self.config = config
 
-    def add(self, state: SiteState, reading: dict[str, Any]) -> list[dict[str, Any]] | Late:
+    def add(self, state: SiteState, reading: PowerReading) -> list[PueWindow] | Late:
         """Take one raw reading; return the windows it finalised, or why it came too late."""
-        t = _epoch(reading["ts"])
-        device = reading["device"]
+        t = reading.ts.timestamp()
+        device = reading.device
         watermark = state.watermark(self.config.idle)
         if watermark is not None and t < watermark - self.config.lateness:
-            return Late(device, reading["seq"], watermark - t)
+            # too late for its windows, but the meter is alive: let it hold windows again
+            state.latest[device] = max(state.latest.get(device, t), t)
+            return Late(device, reading.seq, watermark - t)
         pts = state.points.setdefault(device, [])
-        point: Point = (t, reading["seq"], reading["kwh"], reading["kw"])
+        point: Point = (t, reading.seq, reading.kwh, reading.kw)
         i = bisect.bisect_left(pts, point[:2])
         if i < len(pts) and pts[i][:2] == point[:2]:
             return []  # the same reading again
@@ -147,7 +151,7 @@ class SitePue:
         state.latest[device] = max(state.latest.get(device, t), t)
         return self._finalize(state)
 
-    def _finalize(self, state: SiteState) -> list[dict[str, Any]]:
+    def _finalize(self, state: SiteState) -> list[PueWindow]:
         watermark = state.watermark(self.config.idle)
         assert watermark is not None and state.finalized_until is not None
         w = self.config.window
@@ -160,7 +164,7 @@ class SitePue:
             self._prune(state)
         return out
 
-    def _window(self, state: SiteState, start: float, end: float) -> dict[str, Any]:
+    def _window(self, state: SiteState, start: float, end: float) -> PueWindow:
         energy: dict[str, float] = {}
         missing: list[str] = []
         for circuit in {m.circuit for m in self.meters.values()}:
@@ -192,19 +196,19 @@ class SitePue:
             rolling = sum(r[0] for r in complete) / sum(r[1] for r in complete)
         else:
             rolling_reason = f"{len(complete)} of {self.config.rolling} windows complete"
-        return {
-            "site": self.site,
-            "window_start": _iso(start),
-            "window_end": _iso(end),
-            "facility_kwh": _finite(energy.get("facility")),
-            "it_kwh": _finite(energy.get("it")),
-            "cooling_kwh": _finite(energy.get("cooling")),
-            "pue": pue,
-            "pue_rolling": rolling,
-            "instant_kw_ratio": self._instant_ratio(state, end),
-            "reason": reason,
-            "rolling_reason": rolling_reason,
-        }
+        return PueWindow(
+            site=self.site,
+            window_start=_utc(start),
+            window_end=_utc(end),
+            facility_kwh=_finite(energy.get("facility")),
+            it_kwh=_finite(energy.get("it")),
+            cooling_kwh=_finite(energy.get("cooling")),
+            pue=pue,
+            pue_rolling=rolling,
+            instant_kw_ratio=self._instant_ratio(state, end),
+            reason=reason,
+            rolling_reason=rolling_reason,
+        )
 
     def _instant_ratio(self, state: SiteState, at: float) -> float | None:
         """facility kW / IT kW from the latest readings at ``at``: a snapshot, not PUE."""
@@ -226,12 +230,8 @@ class SitePue:
             state.points[device] = pts[max(first_open - 1, 0):]
 
 
-def _epoch(ts: str) -> float:
-    return datetime.fromisoformat(ts).timestamp()
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _finite(value: float | None) -> float | None:

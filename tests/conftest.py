@@ -64,6 +64,8 @@ def fresh_settings(servers: LocalStack, base: Settings, home: Path) -> Iterator[
         yield base.model_copy(update={
             "kafka": base.kafka.model_copy(update={"port": tansu.port}),
             "database": base.database.model_copy(update={"name": dbname}),
+            # offline bridge sessions of earlier tests stay members of their shared group
+            "ingest": base.ingest.model_copy(update={"shared_group": dbname}),
         })
     finally:
         tansu.stop()

@@ -50,7 +50,7 @@ def counters(conn: psycopg.Connection, catalog: Catalog) -> dict[str, dict[str, 
     out: dict[str, dict[str, list[ContinuousCounter]]] = defaultdict(lambda: defaultdict(list))
     for device, points in rows.items():
         site, meta = catalog.device(device)  # type: ignore[misc]
-        out[site.id][meta.circuit].append(ContinuousCounter(points, meta.rated_kw))
+        out[site.id][meta.spec.circuit].append(ContinuousCounter(points, meta.spec.rated_kw))
     return out
 
 

@@ -21,7 +21,7 @@ from fjsense.stack.service import free_port
 def fjsense(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FJSENSE_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "fjsense.cli", *args], env=full_env,
+    return subprocess.run([sys.executable, "-m", "fjsense.commands.cli", *args], env=full_env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -78,7 +78,8 @@ def test_local_stack_lifecycle_through_the_cli():
         assert up.returncode == 0, up.stderr
         pids = {p.name: (home / "run" / p.name).read_text() for p in (home / "run").iterdir()}
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
-        assert "migrations applied: 0001_pipeline, 0002_power" in up.stderr
+        assert ("migrations applied: 0001_pipeline, power/0001_tables, power/0002_pue_hourly"
+            in up.stderr)
         again = fjsense("up", env=env)
         assert again.returncode == 0 and "migrations applied" not in again.stderr
         assert {p.name: p.read_text() for p in (home / "run").iterdir()} == pids

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dashboards.build import datasource
-from fjsense.cli import build_parser
+from fjsense.commands.cli import build_parser
 from fjsense.settings import Settings, names_a_setting
 
 ROOT = Path(__file__).parent.parent
@@ -73,7 +73,8 @@ def test_mosquitto_reads_the_auth_files_broker_auth_writes():
 
 
 def test_dockerfile_copies_every_package():
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    packages = [pattern.rstrip("*") for pattern in find["find"]["include"]]
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in packages:
         assert f"COPY {package} {package}" in dockerfile

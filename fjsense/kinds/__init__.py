@@ -1,60 +1,44 @@
-"""Sensor kinds: what a device of each kind sends, and where it flows.
+"""The sensor-kind registry: every kind the platform serves, built in or named as a plugin.
 
-Adding a sensor kind means one module here (its payload schema and physical checks), one
-processor in ``streams/``, one migration in ``sinks/migrations``, one dashboard and one simulator.
+A kind is a module with a ``KIND`` (a ``fjsense.kinds.base.SensorKind``). The bridge, the
+worker, the sink, ``kafka_admin``, the dashboards, the demo and the CLI iterate this registry;
+none of them names a kind. Operators add kinds with the ``plugins`` setting (module paths).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from collections.abc import Iterable
+from functools import lru_cache
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fjsense.kinds.base import Reading, SensorKind, Stream
 
-from fjsense.catalog import Device
+__all__ = ["BUILTIN", "Reading", "SensorKind", "registry", "streams"]
 
-
-class Reading(BaseModel):
-    """What every device message carries: who sent it, its sequence number, its event time."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    device: str
-    seq: int = Field(ge=0, description="Rises by one per message per device")
-    ts: AwareDatetime = Field(description="Event time of the reading (UTC, ISO 8601)")
-
-    def physical_problem(self, device: Device) -> str | None:
-        """Why this reading is physically impossible for ``device``, or None."""
-        return None
+BUILTIN = ("fjsense.kinds.power",)
 
 
-@dataclass(frozen=True)
-class SensorKind:
-    """A family of devices: payload schema, topics and table."""
-
-    name: str
-    reading: type[Reading]
-    table: str
-
-    @property
-    def raw_topic(self) -> str:
-        """Kafka topic of validated readings of this kind (keyed by site)."""
-        return f"fj.raw.{self.name}"
-
-    @property
-    def mqtt_filter(self) -> str:
-        return f"fj/{self.name}/+/+"
-
-    def mqtt_topic(self, site: str, device: str) -> str:
-        return f"fj/{self.name}/{site}/{device}"
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Columns of the kind's table, in the order the sink writes them."""
-        return ("site", *self.reading.model_fields, "ingest_ts")
+@lru_cache(maxsize=8)
+def _load(modules: tuple[str, ...]) -> dict[str, SensorKind]:
+    kinds: dict[str, SensorKind] = {}
+    for module in modules:
+        try:
+            kind = importlib.import_module(module).KIND
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"plugin {module!r} is not a module with a KIND: {exc}") from None
+        if not isinstance(kind, SensorKind):
+            raise ValueError(f"plugin {module!r}: KIND is not a SensorKind")  # noqa: TRY004
+        if kind.name in kinds:
+            raise ValueError(f"plugin {module!r}: a kind named {kind.name!r} exists already")
+        kinds[kind.name] = kind
+    return kinds
 
 
-def registry() -> dict[str, SensorKind]:
-    """Every sensor kind fjsense knows, by name."""
-    from fjsense.kinds import power
+def registry(plugins: Iterable[str] = ()) -> dict[str, SensorKind]:
+    """Every sensor kind by name: the built-in ones, then ``plugins`` (module paths)."""
+    return _load((*BUILTIN, *(p for p in plugins if p not in BUILTIN)))
 
-    return {kind.name: kind for kind in (power.KIND,)}
+
+def streams(kinds: dict[str, SensorKind]) -> dict[str, Stream]:
+    """Every kind's stream (raw and derived) by topic."""
+    return {s.topic: s for kind in kinds.values() for s in kind.streams}

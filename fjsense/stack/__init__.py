@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fjsense.catalog import load_catalog
+from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
 from fjsense.mqtt_auth import acl_file, password_file
 from fjsense.settings import Settings
@@ -53,9 +53,10 @@ class LocalStack:
 
     def refresh_mqtt_auth(self) -> None:
         """Regenerate the broker's password file and ACL from the catalog, and reload it."""
-        catalog = load_catalog(self.settings.catalog_file)
+        catalog = catalog_of(self.settings)
         self.mosquitto.passwd = password_file(catalog, self.creds)
-        self.mosquitto.acl = acl_file(catalog, self.creds, self.settings.alerts.mqtt_topic_prefix)
+        self.mosquitto.acl = acl_file(catalog, self.creds, self.settings.alerts.mqtt_topic_prefix,
+                                      self.settings.plugins)
         if self.mosquitto.pid() is not None:
             self.mosquitto.write_auth(self.mosquitto.passwd, self.mosquitto.acl)
             self.mosquitto.reload()

@@ -3,12 +3,12 @@
 CREATE TABLE dead_letters (
     received_at  timestamptz NOT NULL,
     stage        text        NOT NULL,   -- ingest (bridge) or the processor that refused it
-    reason       text        NOT NULL,
+    reason       text        NOT NULL,   -- "reading [i]: …" for one reading of an array
     source       text        NOT NULL,   -- MQTT or Kafka topic it came from
     payload      bytea       NOT NULL,   -- the original bytes
     payload_sha  text        NOT NULL,
     stored_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (received_at, source, payload_sha)
+    PRIMARY KEY (received_at, source, payload_sha, reason)  -- a reading of an array: its index is in the reason
 );
 
 CREATE TABLE alert_events (

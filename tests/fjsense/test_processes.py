@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fjsense.processes import settings_env
+from fjsense.commands.processes import settings_env
 from fjsense.settings import Settings
 
 
@@ -15,7 +15,7 @@ def test_child_sees_every_changed_setting(tmp_path: Path):
     parent = Settings(pue={"target": 1.28, "idle_seconds": 90}, kafka={"port": 23456},
                       database={"name": "x1", "reader_password": "r3ad"},
                       stack={"home": tmp_path}, alerts={"webhook_url": "http://127.0.0.1:9/a"})
-    out = subprocess.run([sys.executable, "-m", "fjsense.cli", "config", "show"],
+    out = subprocess.run([sys.executable, "-m", "fjsense.commands.cli", "config", "show"],
                          env=settings_env(parent), capture_output=True, text=True, check=True)
     child = json.loads(out.stdout)
     assert (child["pue"]["target"], child["pue"]["idle_seconds"]) == (1.28, 90)

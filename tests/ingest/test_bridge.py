@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,7 @@ from fjsense.deadletter import DeadLetter
 from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from ingest.mqtt_kafka import MqttKafkaBridge
-from fjsense.processes import wait_for
+from fjsense.commands.processes import wait_for
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -60,16 +61,49 @@ def test_valid_reading_reaches_raw_topic_keyed_by_site(settings: Settings, bridg
     [record] = read_topic(settings, "fj.raw.power", expect=1)
     client.loop_stop()
     assert record.key == b"changle-dc1"
-    value = json.loads(record.value)
-    assert (value["site"], value["device"], value["seq"], value["kwh"]) == (
-        "changle-dc1", "changle-dc1-m01", 7, 1234567.8)
-    assert datetime.fromisoformat(value["ingest_ts"]) <= datetime.now(UTC)
+    [value] = json.loads(record.value)
+    assert (value["device"], value["seq"], value["kwh"]) == ("changle-dc1-m01", 7, 1234567.8)
+    assert 0 < time.time() - record.timestamp / 1000 < 10  # the record's time: ingest time
+
+
+def test_an_array_is_judged_reading_by_reading(settings: Settings, bridge: MqttKafkaBridge):
+    login = Credentials(settings).device("changle-dc1-m01")
+    client = device_client(settings, login.username, login.password)
+    good = [json.loads(reading("changle-dc1-m01", seq)) for seq in (1, 2, 4)]
+    bad = {**json.loads(reading("changle-dc1-m01", 3)), "kw": -1}
+    payload = json.dumps([good[0], good[1], bad, good[2]]).encode()
+    client.publish("fj/power/changle-dc1/changle-dc1-m01", payload, 1).wait_for_publish(5)
+    [record] = read_topic(settings, "fj.raw.power", expect=1)
+    [letter] = [DeadLetter.model_validate_json(json.dumps(x))
+                for r in read_topic(settings, topics.DEADLETTER, expect=1)
+                for x in json.loads(r.value)]
+    client.loop_stop()
+    assert [r["seq"] for r in json.loads(record.value)] == [1, 2, 4]
+    assert letter.reason.startswith("reading [2]: schema: kw") and json.loads(letter.payload) == bad
+    assert (bridge.stats.forwarded, bridge.stats.dead_lettered) == (3, 1)
+
+
+def test_readings_of_many_messages_share_one_record_per_site(settings: Settings):
+    ensure_topics(settings)
+    slow = settings.model_copy(update={"ingest": settings.ingest.model_copy(
+        update={"linger_ms": 1000, "batch_readings": 25})})
+    bridge, stop, thread = run_bridge(slow, f"bridge-b-{settings.database.name}")
+    try:
+        publish_as_device(settings, "anxi-dc1-m01", "anxi-dc1", range(0, 60))
+        records = read_topic(settings, "fj.raw.power", expect=3)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert [len(json.loads(r.value)) for r in records] == [25, 25, 10]  # by count, then linger
+    assert [x["seq"] for r in records for x in json.loads(r.value)] == list(range(60))
+    assert bridge.stats.acknowledged == 60
 
 
 BAD = [
     (b"{not json", "not UTF-8 JSON"),
     (b"\xff\xfe", "not UTF-8 JSON"),
-    (b"[1, 2]", "not a JSON object"),
+    (b"7", "not a JSON object"),
+    (b" [ ] ", "empty array: no readings"),
     (reading("changle-dc1-m01", 1, kw=-5), "schema: kw"),
     (reading("changle-dc1-m01", 1, kwh="lots"), "schema: kwh"),
     (reading("changle-dc1-m01", 2, extra=1), "schema: extra"),
@@ -89,11 +123,11 @@ def test_every_bad_message_is_dead_lettered_with_its_reason(
     client = device_client(settings, login.username, login.password)
     for payload, _ in BAD:
         client.publish("fj/power/changle-dc1/changle-dc1-m01", payload, 1).wait_for_publish(5)
-    letters = read_topic(settings, topics.DEADLETTER, expect=len(BAD))
+    letters = [DeadLetter.model_validate_json(json.dumps(x)) for r in
+               read_topic(settings, topics.DEADLETTER, expect=len(BAD)) for x in json.loads(r.value)]
     client.loop_stop()
     assert len(letters) == len(BAD)
-    decoded = sorted((DeadLetter.decode(r.value) for r in letters), key=lambda d: BAD.index(
-        next(b for b in BAD if b[0] == d.payload)))
+    decoded = sorted(letters, key=lambda d: BAD.index(next(b for b in BAD if b[0] == d.payload)))
     for letter, (payload, reason) in zip(decoded, BAD, strict=True):
         assert letter.payload == payload
         assert reason in letter.reason, letter.reason
@@ -114,7 +148,7 @@ def test_device_cannot_publish_under_another_devices_topic(
     ok.wait_for_publish(5)
     received = read_topic(settings, "fj.raw.power", expect=1)
     client.loop_stop()
-    assert [json.loads(r.value)["device"] for r in received] == ["changle-dc1-m01"]
+    assert [x["device"] for r in received for x in json.loads(r.value)] == ["changle-dc1-m01"]
     assert read_topic(settings, topics.DEADLETTER, timeout=1) == []
 
 
@@ -144,7 +178,7 @@ def run_bridge(settings: Settings, client_id: str) -> tuple[MqttKafkaBridge, thr
 
 
 def publish_as_device(settings: Settings, device: str, site: str, seqs: range) -> None:
-    circuit = load_catalog().device(device)[1].circuit  # type: ignore[index]
+    circuit = load_catalog().device(device)[1].spec.circuit  # type: ignore[index]
     login = Credentials(settings).device(device)
     client = device_client(settings, login.username, login.password)
     for seq in seqs:
@@ -152,6 +186,11 @@ def publish_as_device(settings: Settings, device: str, site: str, seqs: range) -
         client.publish(f"fj/power/{site}/{device}", payload, 1).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
+
+
+def seqs_in(settings: Settings) -> list[int]:
+    """The seq of every reading on the raw power topic, in record order."""
+    return [x["seq"] for r in read_topic(settings, "fj.raw.power") for x in json.loads(r.value)]
 
 
 def test_bridge_reconnects_after_a_broker_restart(settings: Settings, servers):
@@ -164,9 +203,8 @@ def test_bridge_reconnects_after_a_broker_restart(settings: Settings, servers):
         bridge.subscribed.clear()
         assert bridge.subscribed.wait(30), "the bridge did not reconnect"
         publish_as_device(settings, "changle-dc1-m01", "changle-dc1", range(3, 6))
-        wait_for(lambda: {json.loads(r.value)["seq"] for r in read_topic(settings, "fj.raw.power")}
-                 == set(range(6)), 30, "all six readings in Kafka")
-        seqs = [json.loads(r.value)["seq"] for r in read_topic(settings, "fj.raw.power")]
+        wait_for(lambda: set(seqs_in(settings)) == set(range(6)), 30, "all six readings in Kafka")
+        seqs = seqs_in(settings)
     finally:
         stop.set()
         thread.join(30)
@@ -192,5 +230,5 @@ def test_readings_published_while_the_bridge_is_down_wait_in_its_session(
     finally:
         stop.set()
         thread.join(30)
-    assert sorted(json.loads(r.value)["seq"] for r in records) == list(range(10, 20))
+    assert sorted(x["seq"] for r in records for x in json.loads(r.value)) == list(range(10, 20))
     assert bridge.stats.acknowledged == 10

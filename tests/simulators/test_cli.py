@@ -6,16 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fjsense.cli import build_parser
-from fjsense.settings import Settings
-from simulators.cli import scenario_from_args
+from fjsense.catalog import load_catalog
+from fjsense.commands.cli import build_parser
+from simulators.cli import span_of
+from simulators.messages import SimMessage, arrays
+from simulators.power import PowerSimulator
 
 NOW = datetime(2026, 11, 22, 9, 0, 7, tzinfo=UTC)
 
 
 def scenario(*argv: str):
     args = build_parser().parse_args(["simulate", "power", *argv])
-    return scenario_from_args(Settings(), args, NOW)
+    return PowerSimulator().scenario(load_catalog(), args, NOW, span_of(args))
 
 
 def test_options_make_the_scenario():
@@ -42,9 +44,21 @@ def test_impossible_scenarios_are_refused(argv: list[str], message: str):
 
 
 @pytest.mark.parametrize("argv", [["--cooling-fault", "anxi-dc1:30"], ["--counter-reset", "x"],
-                                  ["--interval", "ten"]])
+                                  ["--interval", "ten"], ["--batch", "0-5"], ["--batch", "9-3"]])
 def test_malformed_options_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["simulate", "power", *argv])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "error: argument --" in err and "Traceback" not in err
+
+
+def test_arrays_group_each_devices_readings_and_leave_malformed_ones_alone():
+    def msg(device: str, seq: int, valid: bool = True) -> SimMessage:
+        return SimMessage(float(seq), f"fj/power/s/{device}", b'{"seq":%d}' % seq, device,
+                          (seq,) if valid else (), valid)
+
+    stream = [msg("a", n) for n in range(7)] + [msg("b", 0), msg("a", 99, valid=False)]
+    out = list(arrays(stream, 3, 3))
+    assert [(m.device, m.seqs) for m in out] == [
+        ("a", (0, 1, 2)), ("a", (3, 4, 5)), ("a", ()), ("a", (6,)), ("b", (0,))]
+    assert out[0].payload == b'[{"seq":0},{"seq":1},{"seq":2}]'

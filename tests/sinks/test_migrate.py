@@ -1,5 +1,7 @@
 """Splitting migration scripts into statements (the TimescaleDB branch runs them one by one)."""
 
+from fjsense.kinds.power import KIND, PUE
+from sinks.ddl import create_table
 from sinks.migrate import migrations, split_statements
 
 
@@ -12,9 +14,19 @@ def test_split_respects_quotes_dollar_quotes_and_comments():
         "SELECT 'it''s; fine'"]
 
 
-def test_every_migration_has_a_timescaledb_variant_in_version_order():
-    steps = migrations()
-    assert [m.version for m in steps] == sorted(m.version for m in steps)
-    for step in steps:
-        assert step.base.strip(), step.version
-        assert step.timescaledb.strip(), f"{step.version} has no TimescaleDB variant"
+def test_platform_steps_then_each_kinds_in_version_order():
+    versions = [m.version for m in migrations()]
+    assert versions == ["0001_pipeline", "power/0001_tables", "power/0002_pue_hourly"]
+    for step in migrations():
+        assert step.timescaledb, f"{step.version} has no TimescaleDB variant"
+        assert step.base or step.postgres, f"{step.version} does nothing on PostgreSQL"
+
+
+def test_tables_are_made_from_their_models():
+    [readings, _, windows, _] = [s.as_string(None) for s in create_table(KIND.table)] + [
+        s.as_string(None) for s in create_table(PUE.table)]
+    assert readings.startswith('CREATE TABLE "power_readings" ("site" text NOT NULL, "device" '
+                               'text NOT NULL, "seq" bigint NOT NULL, "ts" timestamptz NOT NULL, '
+                               '"circuit" text NOT NULL, "kw" double precision NOT NULL')
+    assert '"pue" double precision, ' in windows  # Optional in the model: nullable
+    assert windows.endswith('PRIMARY KEY ("site", "window_start"))')

@@ -7,7 +7,6 @@ only the simple protocol, so rows go in as literal INSERT statements.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -17,10 +16,14 @@ from psycopg import sql
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
+from fjsense.deadletter import DEAD_LETTER_COLUMNS
+from fjsense.kinds.power import KIND, PUE
 from fjsense.settings import Settings
 from simulators.power import PowerScenario, generate, scenario_sites
 from sinks.migrate import migrate
-from sinks.tables import table_specs
+from sinks.tables import stored_streams
+from streams.contract import Batch
+from streams.durable import encode
 from streams.pue_processor import PueProcessor
 
 START = datetime(2026, 7, 15, 4, 0, tzinfo=UTC)  # noon in Fuzhou, July
@@ -46,7 +49,7 @@ def tsdb(timescaledb: str):
 
 def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, applied = tsdb
-    assert applied == ["0001_pipeline", "0002_power"]
+    assert applied == ["0001_pipeline", "power/0001_tables", "power/0002_pue_hourly"]
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
         ("timescaledb",)]
     hypertables = {r[0] for r in conn.execute(
@@ -69,25 +72,24 @@ def test_every_panel_query_runs_on_timescaledb(tsdb):
     conn, _ = tsdb
     settings = Settings()
     catalog = load_catalog()
-    specs = table_specs()
+    streams = stored_streams(settings)
     scenario = PowerScenario(scenario_sites(catalog, 2), START, timedelta(hours=2), seed=3)
     processor = PueProcessor(settings, catalog)
     states: dict[str, dict] = {}
     readings, windows = [], []
     now = datetime.now(UTC)
-    for msg in generate(scenario):
-        record = {"site": msg.topic.split("/")[2], **json.loads(msg.payload),
-                  "ingest_ts": now.isoformat()}
-        readings.append(specs["fj.raw.power"].to_row(record))
-        for out in processor.step(record["site"], states.setdefault(record["site"], {}),
-                                  json.dumps(record).encode()):
-            windows.append(specs[out.topic].to_row(out.value))
-    insert(conn, "power_readings", specs["fj.raw.power"].columns, readings)
-    insert(conn, "pue_windows", specs["fj.derived.pue"].columns, windows)
-    insert(conn, "alert_events", specs["fj.alerts"].columns, [
+    for msg in generate(scenario):  # each reading as a Kafka record of the raw topic would be
+        site, value = msg.topic.split("/")[2], b"[" + msg.payload + b"]"
+        readings += KIND.raw.rows(site.encode(), int(now.timestamp() * 1000), value)
+        batch = Batch(site, KIND.raw.decode(value), now.timestamp())
+        for topic, key, out in encode(processor.step(states.setdefault(site, {}), batch)):
+            windows += streams[topic].rows(key.encode(), 0, out.encode())
+    insert(conn, "power_readings", KIND.table.columns, readings)
+    insert(conn, "pue_windows", PUE.table.columns, windows)  # type: ignore[union-attr]
+    insert(conn, "alert_events", streams["fj.alerts"].table.columns, [  # type: ignore[union-attr]
         ("pue-above-target", "changle-dc1", "firing", START + timedelta(minutes=40), 1.41,
          1.35, "warning", "PUE (15 min) at changle-dc1 is 1.410 (target 1.35)", True)])
-    insert(conn, "dead_letters", specs["fj.deadletter"].columns, [
+    insert(conn, "dead_letters", DEAD_LETTER_COLUMNS, [
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),
            [(now, "sink", "fj.raw.power", len(readings), 0)])

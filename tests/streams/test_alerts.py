@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from fjsense.kinds.power import PUE, PueWindow
 from fjsense.settings import Settings
+from fjsense.topics import AlertEvent
 from streams.alerts import AlertProcessor, load_rules
+from streams.contract import Batch
 
 MIN = 60.0
 
 
+def window(minute: int, value: float | None) -> PueWindow:
+    end = datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
+    return PueWindow(site="s", window_start=end - timedelta(minutes=1), window_end=end,
+                     facility_kwh=None, it_kwh=None, cooling_kwh=None, pue=None,
+                     pue_rolling=value, instant_kw_ratio=None, reason=None, rolling_reason=None)
+
+
+def processor(settings: Settings | None = None) -> AlertProcessor:
+    return AlertProcessor(PUE.topic, load_rules(settings or Settings()))
+
+
 def feed(values: list[float | None], settings: Settings | None = None) -> list[tuple[str, str]]:
-    processor = AlertProcessor(load_rules(settings or Settings()))
-    state: dict = {}
-    out = []
+    alerts, state = processor(settings), {}
+    out: list[tuple[str, str]] = []
     for n, value in enumerate(values):
-        record = {"site": "s", "window_end": f"2026-01-01T00:{n:02d}:00+00:00",
-                  "pue_rolling": value}
-        out += [(o.value["state"], o.value["at"][14:16])
-                for o in processor.step("s", state, json.dumps(record).encode())]
+        for o in alerts.step(state, Batch("s", [window(n, value)], 0.0)):
+            assert isinstance(o.value, AlertEvent)
+            out.append((o.value.state, f"{o.value.at:%M}"))
     return out
 
 
@@ -36,12 +48,10 @@ def test_falling_back_before_firing_cancels_and_missing_values_change_nothing():
 
 
 def test_a_repeated_window_is_not_evaluated_twice():
-    processor = AlertProcessor(load_rules(Settings()))
-    state: dict = {}
-    record = json.dumps({"site": "s", "window_end": "2026-01-01T00:00:00+00:00",
-                         "pue_rolling": 1.5}).encode()
-    assert len(processor.step("s", state, record)) == 1
-    assert processor.step("s", state, record) == []
+    alerts, state = processor(), {}
+    batch = Batch("s", [window(0, 1.5)], 0.0)
+    assert len(alerts.step(state, batch)) == 1
+    assert alerts.step(state, batch) == []
 
 
 def test_thresholds_come_from_settings():
@@ -58,5 +68,12 @@ def test_rule_file_errors_are_clear(tmp_path: Path):
         load_rules(Settings(alerts={"rules_file": bad}))
     bad.write_text(bad.read_text().replace("${pue.nope}", "1.0").replace("resolve_below: 1",
                                                                           "resolve_below: 2"))
+    with pytest.raises(ValueError, match="no stream 's'"):
+        load_rules(Settings(alerts={"rules_file": bad}))
+    bad.write_text(bad.read_text().replace("source: s,", "source: fj.derived.pue,"))
+    with pytest.raises(ValueError, match="fj.derived.pue records have no g, m, t"):
+        load_rules(Settings(alerts={"rules_file": bad}))
+    bad.write_text(bad.read_text().replace("metric: m, group_by: g, at: t",
+                                           "metric: pue, group_by: site, at: window_end"))
     with pytest.raises(ValueError, match="resolve_below above the firing threshold"):
         load_rules(Settings(alerts={"rules_file": bad}))

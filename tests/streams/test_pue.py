@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fjsense.kinds.power import PowerReading
 from streams.pue import Late, MeterSpec, PueConfig, SitePue, SiteState, window_energy
 
 T0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
@@ -31,11 +32,22 @@ def readings(minutes: int, kw: dict[str, Any], step: int = 10) -> list[dict[str,
     return out
 
 
+CIRCUIT = {m.device: m.circuit for m in METERS}
+
+
+def add(site: SitePue, state: SiteState, event: dict[str, Any]) -> list[dict[str, Any]] | Late:
+    """Feed one reading given as a plain dict; windows come back as plain dicts."""
+    reading = PowerReading.model_construct(
+        circuit=CIRCUIT[event["device"]], **{**event, "ts": datetime.fromisoformat(event["ts"])})
+    got = site.add(state, reading)
+    return got if isinstance(got, Late) else [w.model_dump() for w in got]
+
+
 def run(events: list[dict[str, Any]], config: PueConfig = CONFIG) -> tuple[list[dict], list[Late]]:
     site, state = SitePue("s", METERS, config), SiteState()
     windows, late = [], []
     for event in events:
-        got = site.add(state, event)
+        got = add(site, state, event)
         if isinstance(got, Late):
             late.append(got)
         else:
@@ -48,7 +60,7 @@ def test_constant_load_gives_exact_pue_and_rolling_value():
     assert late == []
     assert len(windows) == 30 - 2  # the last two minutes wait for the allowed lateness
     assert all(w["pue"] == pytest.approx(1.2, abs=1e-12) for w in windows)
-    assert windows[0]["window_start"] == T0.isoformat()
+    assert windows[0]["window_start"] == T0
     assert windows[0]["facility_kwh"] == pytest.approx(1200 / 60)
     assert windows[0]["cooling_kwh"] == pytest.approx(150 / 60)
     assert [w["pue_rolling"] for w in windows[:14]] == [None] * 14
@@ -155,8 +167,26 @@ def test_bounded_reordering_and_duplicates_change_nothing(seed: int, shift: int)
 def test_state_survives_json_round_trip():
     events = readings(10, {"f": lambda t: 1200.0, "i": lambda t: 1000.0, "c": lambda t: 1.0})
     site, state = SitePue("s", METERS, CONFIG), SiteState()
-    first = [w for e in events[:60] for w in site.add(state, e)]
+    first = [w for e in events[:60] for w in add(site, state, e)]
     state = SiteState.from_json(state.to_json())
-    rest = [w for e in events[60:] for w in site.add(state, e)]
+    rest = [w for e in events[60:] for w in add(site, state, e)]
     expected, _ = run(events)
     assert first + rest == expected
+
+
+def test_a_meter_back_from_idle_holds_windows_again():
+    """Regression: a late reading left its meter's latest time behind, so a meter that once
+    fell ``idle`` behind and then came back steadily behind (beyond the lateness, within the
+    idle span, as a logger uploading in chunks does) stayed late for ever."""
+    events = readings(60, {"f": lambda t: 1200.0, "i": lambda t: 1000.0, "c": lambda t: 150.0})
+
+    def delivered(e: dict[str, Any]) -> float:
+        t = e["seq"] * 10
+        if e["device"] != "i" or t < 300:
+            return t
+        return 1000 if t < 800 else t + 200  # silent 300–1000 s, then 200 s behind
+
+    windows, late = run(sorted(events, key=delivered))
+    assert late and all(x.device == "i" for x in late)
+    after = [w for w in windows if w["window_start"] >= T0 + timedelta(seconds=1500)]
+    assert len(after) > 20 and all(w["pue"] == pytest.approx(1.2) for w in after)

@@ -1,4 +1,6 @@
-"""The `fjsense` command: local stack, components in the foreground, simulators, dashboards."""
+"""The `fjsense` command: local stack, components in the foreground, simulators, dashboards.
+
+It stands above the stages (it uses them all); the kernel never imports it."""
 
 from __future__ import annotations
 
@@ -6,49 +8,20 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from fjsense.catalog import load_catalog
+from fjsense.catalog import CatalogError, catalog_of
+from fjsense.kinds import SensorKind, registry
 from fjsense.settings import Settings, masked, unknown_variables
 
 console = Console(stderr=True)
-
-
-def duration(text: str) -> timedelta:
-    """``10s``, ``5m``, ``2h`` or plain seconds."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 10s, 5m, 2h)")
-    unit = {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-    return timedelta(seconds=float(match.group(1)) * unit)
-
-
-def cooling_fault(text: str) -> tuple[str, float, float, float]:
-    """``SITE:START_MIN:DURATION_MIN:FACTOR``, e.g. ``changle-dc1:30:40:3``."""
-    try:
-        site, start, length, factor = text.split(":")
-        return site, float(start), float(length), float(factor)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not SITE:START_MIN:DURATION_MIN:FACTOR: {text!r}") from None
-
-
-def counter_reset(text: str) -> tuple[str, float]:
-    """``DEVICE@MINUTE``, e.g. ``anxi-dc1-m02@50``."""
-    try:
-        device, minute = text.split("@")
-        return device, float(minute)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not DEVICE@MINUTE: {text!r}") from None
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> None:
@@ -91,7 +64,7 @@ def cmd_credentials(settings: Settings, args: argparse.Namespace) -> None:
     from fjsense.credentials import Credentials
     from fjsense.stack import LocalStack
 
-    if load_catalog(settings.catalog_file).device(args.device) is None:
+    if catalog_of(settings).device(args.device) is None:
         raise SystemExit(f"error: unknown device {args.device!r}: add it to the station catalog")
     login = Credentials(settings).device(args.device)
     if not settings.mqtt.external:
@@ -103,25 +76,26 @@ def cmd_broker_auth(settings: Settings, args: argparse.Namespace) -> None:
     from fjsense.credentials import Credentials
     from fjsense.mqtt_auth import acl_file, password_file
 
-    catalog = load_catalog(settings.catalog_file)
+    catalog = catalog_of(settings)
     creds = Credentials(settings)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("passwd", password_file(catalog, creds)),
-                       ("acl", acl_file(catalog, creds, settings.alerts.mqtt_topic_prefix))):
+    acl = acl_file(catalog, creds, settings.alerts.mqtt_topic_prefix, settings.plugins)
+    for name, text in (("passwd", password_file(catalog, creds)), ("acl", acl)):
         (args.out / name).write_text(text)
         (args.out / name).chmod(0o640)
     console.print(f"wrote {args.out / 'passwd'} and {args.out / 'acl'}")
 
 
 def cmd_catalog(settings: Settings, args: argparse.Namespace) -> None:
-    catalog = load_catalog(settings.catalog_file)
+    catalog = catalog_of(settings)
     if args.json:
         print(catalog.model_dump_json(indent=2))
         return
-    table = Table("site", "name", "device", "kind", "circuit", "rated kW")
+    table = Table("kind", "region", "district", "site", "name", "device", "fields")
     for site, device in catalog.devices():
-        table.add_row(site.id, site.name, device.id, device.kind, device.circuit or "",
-                      f"{device.rated_kw:g}" if device.rated_kw else "")
+        fields = ", ".join(f"{k}={v}" for k, v in device.spec.model_dump().items())
+        table.add_row(device.kind, site.region, site.district or "", site.id, site.name,
+                      device.id, fields)
     Console().print(table)
 
 
@@ -142,7 +116,7 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    MqttKafkaBridge(settings, load_catalog(settings.catalog_file)).run(stop)
+    MqttKafkaBridge(settings, catalog_of(settings), args.client_id).run(stop)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
@@ -162,9 +136,9 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
-    from simulators.cli import simulate_power
+    from simulators.cli import simulate
 
-    simulate_power(settings, args)
+    simulate(settings, args)
 
 
 def cmd_dashboards_build(settings: Settings, args: argparse.Namespace) -> None:
@@ -184,12 +158,16 @@ def cmd_dashboards_publish(settings: Settings, args: argparse.Namespace) -> None
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from fjsense.demo import run_demo
+    from fjsense.commands.demo import run_demo
 
-    run_demo(settings, minutes=args.minutes, sites=args.sites, speed=args.speed)
+    run_demo(settings, minutes=args.minutes, speed=args.speed)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``simulate`` has one sub-command per kind with a simulator."""
+    from simulators.cli import add_parsers
+
+    kinds = registry() if kinds is None else kinds
     parser = argparse.ArgumentParser(prog="fjsense", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -210,30 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("broker-auth", cmd_broker_auth,
         "write Mosquitto's password file and ACL from the catalog (for an external broker)"
         ).add_argument("--out", type=Path, required=True)
-    add("catalog", cmd_catalog, "list sites and devices").add_argument(
+    add("catalog", cmd_catalog, "list sites and devices of every kind").add_argument(
         "--json", action="store_true")
     db = sub.add_parser("db", help="database").add_subparsers(required=True)
     add("migrate", cmd_migrate, "create database and roles, apply migrations", db)
-    add("bridge", cmd_bridge, "run the MQTT → Kafka bridge in the foreground")
+    add("bridge", cmd_bridge, "run the MQTT → Kafka bridge in the foreground").add_argument(
+        "--client-id", default=None, help="MQTT client id (its persistent session); default: "
+        "the ingest.client_id setting; give each bridge its own")
     add("worker", cmd_worker, "run the stream processors in the foreground").add_argument(
         "--loglevel", default="warning")
     add("sink", cmd_sink, "run the Kafka → database sink in the foreground")
 
     simulate = sub.add_parser("simulate", help="simulators").add_subparsers(required=True)
-    sim = add("power", cmd_simulate, "simulated datacenter power meters", simulate)
-    sim.add_argument("--sites", type=int, default=3)
-    sim.add_argument("--interval", type=duration, default=timedelta(seconds=10))
-    sim.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second; 0 = unpaced")
-    sim.add_argument("--minutes", type=float, default=None, help="wall-clock minutes; default: forever")
-    sim.add_argument("--duration", type=duration, default=None,
-                     help="simulated span (e.g. 2h); default: minutes × speed")
-    sim.add_argument("--seed", type=int, default=0)
-    for fault in ("dropout", "duplicate", "reorder", "malformed"):
-        sim.add_argument(f"--{fault}", type=float, default=0.0, help=f"probability of {fault}")
-    sim.add_argument("--counter-reset", action="append", default=[], type=counter_reset,
-                     metavar="DEVICE@MINUTE")
-    sim.add_argument("--cooling-fault", action="append", default=[], type=cooling_fault,
-                     metavar="SITE:START_MIN:DURATION_MIN:FACTOR")
+    add_parsers(simulate, kinds)
+    for choice in simulate.choices.values():
+        choice.set_defaults(func=cmd_simulate)
 
     dash = sub.add_parser("dashboards", help="Grafana dashboards").add_subparsers(required=True)
     add("build", cmd_dashboards_build, "write dashboards and provisioning files", dash
@@ -245,27 +214,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "the whole pipeline on the embedded stack, with a live view")
     demo.add_argument("--minutes", type=float, default=5.0)
-    demo.add_argument("--sites", type=int, default=4)
     demo.add_argument("--speed", type=float, default=60.0)
     return parser
 
 
+def _plugins_named_in(environ: os._Environ[str]) -> tuple[str, ...]:
+    """The plugins of ``FJSENSE_PLUGINS`` (a JSON list), for judging the other variables."""
+    try:
+        named = json.loads(environ.get("FJSENSE_PLUGINS", "[]"))
+        return tuple(p for p in named if isinstance(p, str)) if isinstance(named, list) else ()
+    except ValueError:
+        return ()
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    unknown = unknown_variables(dict(os.environ))
-    if unknown:
-        raise SystemExit(f"error: bad configuration: no such setting: {', '.join(unknown)}")
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise SystemExit(f"error: bad configuration:\n{exc}") from None
+        unknown = unknown_variables(dict(os.environ), _plugins_named_in(os.environ))
+        if unknown:
+            raise SystemExit(f"error: bad configuration: no such setting: {', '.join(unknown)}")
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors(include_url=False, include_input=False))
+        raise SystemExit(f"error: bad configuration:\n{problems}") from None
+    unknown = unknown_variables(dict(os.environ), settings.plugins)
+    if unknown:
+        raise SystemExit(f"error: bad configuration: no such setting: {', '.join(unknown)}")
+    args = build_parser(registry(settings.plugins)).parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from fjsense.stack.service import ServiceError
 
     try:
         args.func(settings, args)
-    except (ServiceError, ValueError) as exc:
+    except (ServiceError, CatalogError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     except KeyboardInterrupt:
         sys.exit(130)

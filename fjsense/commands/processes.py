@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
             key = f"FJSENSE_{section}__{name}" if name else f"FJSENSE_{section}"
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            elif isinstance(value, list | tuple | dict):
+                value = json.dumps(value)
             env[key.upper()] = "" if value is None else str(value)
     env["FJSENSE_STACK__HOME"] = str(settings.home)  # absolute: children may start elsewhere
     env.update(extra)
@@ -40,19 +43,21 @@ class Components:
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, command: str | None = None) -> None:
+        """Start ``fjsense COMMAND`` (default: ``name``) as component ``name``."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "fjsense.cli", *(["-v"] if self.verbose else []), name],
+                [sys.executable, "-m", "fjsense.commands.cli", *(["-v"] if self.verbose else []),
+                 *(command or name).split()],
                 env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
 
-    def wait_bridge_subscribed(self, timeout: float = 30) -> None:
+    def wait_bridge_subscribed(self, timeout: float = 30, name: str = "bridge") -> None:
         """Before its first subscription the broker has no session to queue readings in."""
-        wait_for(lambda: "subscribed to" in self.log("bridge"), timeout, "the bridge to subscribe",
-                 lambda: self.log("bridge")[-2000:])
+        wait_for(lambda: "subscribed to" in self.log(name), timeout, f"{name} to subscribe",
+                 lambda: self.log(name)[-2000:])
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""

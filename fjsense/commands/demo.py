@@ -1,12 +1,14 @@
 """`fjsense demo`: the whole platform on the embedded stack, with a live view and a summary.
 
 Starts Mosquitto, Tansu and PostgreSQL, migrates, writes the Grafana dashboards, runs the
-bridge, worker and sink as their own processes, and replays simulated power meters (with a
-chiller fault at the first site, so an alert fires) until the time is up; then stops all.
+bridge, worker and sink as their own processes, and replays every kind's demo scenario (each
+with an event that raises an alert) until the time is up; then stops all. Everything it shows
+comes from the kind registry.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
+from psycopg import sql
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -21,31 +24,37 @@ from rich.table import Table
 
 from dashboards.build import write_provisioning
 from fjsense import topics
-from fjsense.catalog import load_catalog
+from fjsense.catalog import catalog_of
+from fjsense.commands.processes import Components
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
-from fjsense.kinds import power
-from fjsense.processes import Components
+from fjsense.kinds import SensorKind, registry
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
+from simulators.cli import simulator_of
 from simulators.faults import Faults
-from simulators.power import CoolingFault, PowerScenario, aligned_start, generate, scenario_sites
+from simulators.messages import arrays
 from simulators.publisher import DevicePublisher
 
-STAGES = (
-    ("devices → MQTT", "published"),
-    ("bridge → Kafka raw", power.KIND.raw_topic),
-    ("worker → PUE windows", topics.PUE),
-    ("sink → database (unique readings)", "power_readings"),
-    ("dead letters", topics.DEADLETTER),
-)
+
+def stages(kinds: dict[str, SensorKind]) -> list[tuple[str, str]]:
+    """(label, counter) rows of the pipeline table: Kafka topics and tables of every kind."""
+    rows = [("devices → MQTT (messages)", "published")]
+    for kind in kinds.values():
+        rows.append((f"bridge → Kafka {kind.raw_topic} (records)", kind.raw_topic))
+        rows.append((f"sink → {kind.table.name} (unique readings)", kind.table.name))
+        for stream in kind.derived:
+            rows.append((f"worker → {stream.topic} (records)", stream.topic))
+    rows.append(("dead letters (records)", topics.DEADLETTER))
+    return rows
 
 
 @dataclass
 class Snapshot:
     at: float
+    rows: list[tuple[str, str]]  # (label, counter) of the pipeline table
     counts: dict[str, int]
-    pue: list[tuple]
+    views: list[tuple[SensorKind, list[tuple]]]
     firing: list[tuple]
 
 
@@ -53,6 +62,7 @@ class Observer:
     """Reads the pipeline from the outside: Kafka end offsets and database rows."""
 
     def __init__(self, settings: Settings, publisher: DevicePublisher) -> None:
+        self.kinds = registry(settings.plugins)
         self.publisher = publisher
         self.kafka = KafkaConsumer(bootstrap_servers=settings.kafka.servers, enable_auto_commit=False)
         self.db = psycopg.connect(Credentials(settings).dsn("reader"), autocommit=True)
@@ -61,52 +71,65 @@ class Observer:
         parts = [TopicPartition(topic, p) for p in self.kafka.partitions_for_topic(topic) or ()]
         return sum(self.kafka.end_offsets(parts).values()) if parts else 0
 
+    def count(self, table: str) -> int:
+        row = self.db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
     def snapshot(self) -> Snapshot:
         counts = {"published": self.publisher.stats.published}
-        for topic in (power.KIND.raw_topic, topics.PUE, topics.DEADLETTER):
-            counts[topic] = self.end_offsets(topic)
-        counts["power_readings"] = self.db.execute(
-            "SELECT count(*) FROM power_readings").fetchone()[0]  # type: ignore[index]
-        pue = self.db.execute(
-            "SELECT DISTINCT ON (site) site, window_end, pue, pue_rolling, instant_kw_ratio "
-            "FROM pue_windows ORDER BY site, window_end DESC").fetchall()
+        rows = stages(self.kinds)
+        for _, key in rows[1:]:
+            counts[key] = self.count(key) if "." not in key else self.end_offsets(key)
+        views = [(kind, self.db.execute(kind.live_view.sql).fetchall())  # type: ignore[arg-type]
+                 for kind in self.kinds.values() if kind.live_view is not None]
         firing = self.db.execute(
             "SELECT site, rule, at, value FROM (SELECT DISTINCT ON (rule, site) * FROM "
             "alert_events WHERE state <> 'pending' ORDER BY rule, site, at DESC) last "
             "WHERE state = 'firing' ORDER BY at").fetchall()
-        return Snapshot(time.monotonic(), counts, pue, firing)
+        return Snapshot(time.monotonic(), rows, counts, views, firing)
 
     def close(self) -> None:
         self.kafka.close()
         self.db.close()
 
 
-def render(now: Snapshot, before: Snapshot | None, target: float, remaining: float) -> Group:
-    stages = Table("stage", "total", "per second", title="pipeline")
-    for label, key in STAGES:
+def render(now: Snapshot, before: Snapshot | None, remaining: float) -> Group:
+    pipeline = Table("stage", "total", "per second", title="pipeline")
+    for label, key in now.rows:
         rate = ""
         if before is not None and now.at > before.at:
             rate = f"{(now.counts[key] - before.counts[key]) / (now.at - before.at):,.0f}"
-        stages.add_row(label, f"{now.counts[key]:,}", rate)
-    pue = Table("site", "window end (UTC)", "PUE 1 min", "PUE 15 min", "kW ratio now",
-                title=f"energy-based PUE (target < {target})")
-    for site, end, p1, p15, ratio in now.pue:
-        colour = "red" if p15 is not None and p15 > target else "green"
-        pue.add_row(site, f"{end:%Y-%m-%d %H:%M}", _fmt(p1),
-                    f"[{colour}]{_fmt(p15)}[/]", _fmt(ratio))
+        pipeline.add_row(label, f"{now.counts[key]:,}", rate)
+    parts: list[Table | Panel] = [pipeline]
+    parts += [live_view(kind, rows) for kind, rows in now.views]
     alerts = Table("site", "rule", "since", "value", title="firing alerts")
     for site, rule, at, value in now.firing:
-        alerts.add_row(site, rule, f"{at:%H:%M}", _fmt(value))
-    footer = f"{remaining:,.0f} s left · Ctrl-C stops early"
-    return Group(stages, pue, alerts, Panel(footer, expand=False))
+        alerts.add_row(site, rule, f"{at:%Y-%m-%d %H:%M}", _fmt(value))
+    parts += [alerts, Panel(f"{remaining:,.0f} s left · Ctrl-C stops early", expand=False)]
+    return Group(*parts)
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+def live_view(kind: SensorKind, rows: list[tuple]) -> Table:
+    assert kind.live_view is not None
+    view = Table(*kind.live_view.columns, title=f"{kind.name}: {kind.live_view.title}")
+    for row in rows:
+        view.add_row(*(_fmt(v) for v in row))
+    return view
 
 
-def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> None:
+def _fmt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return str(value)
+
+
+def run_demo(settings: Settings, minutes: float, speed: float) -> None:
     console = Console()
+    kinds = registry(settings.plugins)
     stack = LocalStack(settings)
     already_up = all(service.pid() is not None for service in stack.local_services())
     with console.status("starting Mosquitto, Tansu and PostgreSQL…"):
@@ -116,7 +139,7 @@ def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> No
 
         bootstrap(settings)
         written = write_provisioning(settings, settings.home / "grafana")
-    console.print(f"dashboards written: {', '.join(str(p) for p in written[:2])} (+ provisioning)")
+    console.print(f"dashboards written: {', '.join(str(p) for p in written[:-2])} (+ provisioning)")
     parts = Components(settings, settings.home / "logs", verbose=False)
     publisher = DevicePublisher(settings, speed=speed)
     observer = None
@@ -127,13 +150,13 @@ def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> No
                 parts.start(name)
             parts.wait_bridge_subscribed()
         span = timedelta(minutes=minutes * speed)
-        start = aligned_start(datetime.now(UTC), span, timedelta(seconds=10))
-        chosen = scenario_sites(load_catalog(settings.catalog_file), sites)
-        fault = CoolingFault(chosen[0].id, start + span * 0.25, start + span * 0.55, 2.5)
-        scenario = PowerScenario(chosen, start, span, seed=int(time.time()), cooling_faults=[fault])
+        now = datetime.now(UTC)
+        catalog = catalog_of(settings)
+        scenarios = [simulator_of(k).demo(settings, catalog, now, span)
+                     for k in kinds.values() if k.simulator is not None]
         faults = Faults(duplicate=0.01, reorder=0.02, malformed=0.002, seed=1)
-        sim = threading.Thread(
-            target=publisher.run, args=(faults.apply(generate(scenario)), stop), daemon=True)
+        messages = arrays(faults.apply(heapq.merge(*scenarios, key=lambda m: m.at)), 1, 10)
+        sim = threading.Thread(target=publisher.run, args=(messages, stop), daemon=True)
         observer = Observer(settings, publisher)
         sim.start()
         deadline = time.monotonic() + minutes * 60
@@ -141,10 +164,9 @@ def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> No
         with Live(console=console, refresh_per_second=2) as live:
             try:
                 while sim.is_alive() or time.monotonic() < deadline:
-                    now = observer.snapshot()
-                    live.update(render(now, before, settings.pue.target,
-                                       max(deadline - time.monotonic(), 0)))
-                    before = now
+                    snap = observer.snapshot()
+                    live.update(render(snap, before, max(deadline - time.monotonic(), 0)))
+                    before = snap
                     if time.monotonic() >= deadline and not sim.is_alive():
                         break
                     time.sleep(1)
@@ -169,14 +191,12 @@ def run_demo(settings: Settings, minutes: float, sites: int, speed: float) -> No
 
 def summary(console: Console, snap: Snapshot, settings: Settings) -> None:
     table = Table("measure", "value", title="demo summary")
-    for label, key in STAGES:
+    for label, key in snap.rows:
         table.add_row(label, f"{snap.counts[key]:,}")
     with psycopg.connect(Credentials(settings).dsn("reader")) as conn:
-        for site, pue in conn.execute(
-                "SELECT site, sum(facility_kwh) / nullif(sum(it_kwh), 0) FROM pue_windows "
-                "WHERE pue IS NOT NULL GROUP BY site ORDER BY site"):
-            table.add_row(f"PUE over the run, {site}", _fmt(pue))
         for state, n in conn.execute(
                 "SELECT state, count(*) FROM alert_events GROUP BY state ORDER BY state"):
             table.add_row(f"alert transitions: {state}", str(n))
     console.print(table)
+    for kind, rows in snap.views:
+        console.print(live_view(kind, rows))

@@ -1,0 +1,212 @@
+"""What a sensor kind declares, in one place: its records, catalog fields, streams, tables,
+settings, migration, and the stage code that serves it.
+
+Stage code (processors, dashboards, simulator) is named by import path (``"module:attr"``), not
+imported: the kernel never imports a stage, and each stage resolves only what it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+MAX_BIGINT = 2**63 - 1
+
+
+class Record(BaseModel):
+    """A typed record on a Kafka topic; strict, so its JSON is exactly what is stored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Reading(Record):
+    """What every device reading carries: who sent it, its sequence number, its event time."""
+
+    device: str
+    seq: int = Field(ge=0, le=MAX_BIGINT, description="Rises by one per reading per device")
+    ts: AwareDatetime = Field(description="Event time of the reading (UTC, ISO 8601)")
+
+    def physical_problem(self, device: Any) -> str | None:
+        """Why this reading is impossible for ``device`` (its catalog fields), or None."""
+        return None
+
+
+class NoFields(BaseModel):
+    """Catalog fields of a kind that declares none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def resolve(ref: str) -> Any:
+    """The object named ``"package.module:attribute"``."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Timescale:
+    """How a table is kept on TimescaleDB (ignored on plain PostgreSQL)."""
+
+    chunk: str = "1 day"
+    segment_by: str | None = None  # compression segment column
+    compress_after: str | None = None
+    retain: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table whose columns are a record model's fields (plus ``extra`` columns before them).
+
+    ``extra`` are the columns a raw table takes from the Kafka record rather than the reading:
+    ``site`` (the key) and ``ingest_ts`` (the record's timestamp).
+    """
+
+    name: str
+    model: type[BaseModel]
+    key: tuple[str, ...]
+    time_column: str
+    index: tuple[str, ...] = ()
+    timescale: Timescale = Timescale()
+    extra: tuple[tuple[str, type], ...] = ()
+    names: tuple[str, ...] = ()  # columns of a platform table made by SQL, when not the model's
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        if self.names:
+            return self.names
+        fields = tuple(self.model.model_fields)
+        return tuple(n for n, _ in self.extra if n == "site") + fields + tuple(
+            n for n, _ in self.extra if n != "site")
+
+    def column_types(self) -> list[tuple[str, Any, bool]]:
+        """(name, annotation, required) per column, in column order."""
+        extra = {n: t for n, t in self.extra}
+        out: list[tuple[str, Any, bool]] = []
+        for name in self.columns:
+            if name in extra:
+                out.append((name, extra[name], True))
+            else:
+                info = self.model.model_fields[name]
+                out.append((name, info.annotation, info.is_required()))
+        return out
+
+
+RAW_TIMESCALE = Timescale(chunk="1 day", segment_by="device", compress_after="7 days",
+                          retain="400 days")
+
+
+def raw_table(name: str, reading: type[Reading], timescale: Timescale = RAW_TIMESCALE) -> Table:
+    """A kind's table of readings: one row per (device, seq, ts), with site and ingest time."""
+    return Table(name, reading, key=("device", "seq", "ts"), time_column="ts",
+                 index=("site", "ts DESC"), timescale=timescale,
+                 extra=(("site", str), ("ingest_ts", datetime)))
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A Kafka topic of typed records; each Kafka record is a JSON array of ``model``."""
+
+    topic: str
+    model: type[BaseModel]
+    table: Table | None = None
+    row: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None  # when not column by column
+
+    @cached_property
+    def _adapter(self) -> TypeAdapter[list[Any]]:
+        return TypeAdapter(list[self.model])  # type: ignore[name-defined]
+
+    def decode(self, value: bytes) -> list[Any]:
+        """The typed items of one Kafka record."""
+        return self._adapter.validate_json(value)
+
+    @staticmethod
+    def encode(items: Sequence[BaseModel]) -> bytes:
+        return b"[" + b",".join(i.model_dump_json().encode() for i in items) + b"]"
+
+    def rows(self, key: bytes | None, timestamp_ms: int, value: bytes) -> list[tuple[Any, ...]]:
+        """Table rows of one Kafka record (the sink's hot path: plain JSON, no model)."""
+        assert self.table is not None
+        table = self.table
+        items: list[dict[str, Any]] = json.loads(value)
+        if self.row is not None:
+            return [self.row(item) for item in items]
+        if not table.extra:
+            return [tuple(item.get(c) for c in table.columns) for item in items]
+        site = key.decode() if key else None
+        ingest = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        fields = table.columns[1:-1]
+        return [(site, *(item.get(c) for c in fields), ingest) for item in items]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned step of a kind's schema: tables made from their models, then SQL."""
+
+    version: str
+    tables: tuple[Table, ...] = ()
+    sql: str = ""
+    postgres: str = ""  # only without TimescaleDB
+    timescaledb: str = ""  # only with TimescaleDB
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the demo shows of a kind: one query (as the read-only role) and its headings."""
+
+    title: str
+    sql: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SensorKind:
+    """A family of devices and everything the platform does with their readings."""
+
+    name: str
+    reading: type[Reading]
+    table: Table  # of readings: ``raw_table(name, reading)``
+    device_fields: type[BaseModel] = NoFields
+    site_fields: type[BaseModel] = NoFields
+    derived: tuple[Stream, ...] = ()
+    settings_section: str | None = None
+    settings_model: type[BaseModel] | None = None
+    migrations: tuple[Migration, ...] = ()
+    processors: tuple[str, ...] = ()  # "module:factory(settings, catalog) -> Processor"
+    dashboards: tuple[str, ...] = ()  # "module:factory(settings) -> Dashboard"
+    simulator: str | None = None  # "module:class" honouring simulators.contract.Simulator
+    live_view: LiveView | None = None
+
+    @property
+    def raw_topic(self) -> str:
+        """Kafka topic of validated readings of this kind (keyed by site)."""
+        return f"fj.raw.{self.name}"
+
+    @property
+    def mqtt_filter(self) -> str:
+        return f"fj/{self.name}/+/+"
+
+    def mqtt_topic(self, site: str, device: str) -> str:
+        return f"fj/{self.name}/{site}/{device}"
+
+    @cached_property
+    def raw(self) -> Stream:
+        """The raw stream: readings as devices sent them, site as key, ingest time as timestamp."""
+        return Stream(self.raw_topic, self.reading, self.table)
+
+    @property
+    def streams(self) -> tuple[Stream, ...]:
+        return (self.raw, *self.derived)
+
+    def section(self, settings: Any) -> Any:
+        """This kind's settings section (a ``settings_model``) of ``settings``."""
+        if self.settings_section is None:
+            raise LookupError(f"kind {self.name!r} declares no settings section")
+        return getattr(settings, self.settings_section)
+
