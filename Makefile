@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 MINUTES ?= 5
 APT := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: setup system-deps demo test lint bench dashboards clean
+.PHONY: setup system-deps bench-deps demo test lint bench dashboards clean
 
 setup: $(VENV)/.installed system-deps tests/timescaledb/node_modules/.installed
 
@@ -47,7 +47,15 @@ lint: setup
 	$(BIN)/ruff check fjsense ingest streams sinks dashboards simulators benchmarks
 	$(BIN)/mypy fjsense ingest streams sinks dashboards simulators
 
-bench: setup
+bench-deps:
+	@if ! command -v mosquitto_pub >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing mosquitto-clients with apt-get (the benchmark's C baseline)"; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq mosquitto-clients; \
+	  else echo "warning: mosquitto_pub is missing: the C baseline will be null"; fi; \
+	fi
+
+bench: $(VENV)/.installed system-deps bench-deps
 	$(BIN)/python -m benchmarks.e2e
 
 dashboards: setup

@@ -4,15 +4,19 @@ On a stack of its own (embedded servers on free ports), in one run:
 - raw baselines: Mosquitto's C clients (``mosquitto_pub -l`` → ``mosquitto_sub``), paho QoS 1
   publish → subscribe, the kafka-python producer, an aiokafka consumer, ``COPY`` into
   PostgreSQL;
-- ``batched``: devices publish JSON arrays of readings, unpaced for ``--seconds`` (≥ 60 s
-  sustained); rate = readings / (last row stored − first publish); lost and doubled counted
-  by (device, seq) against what was published;
+- ``batched``: devices publish JSON arrays of readings at ``--offered`` readings/s (more than
+  the pipeline takes) for ``--seconds``, so the pipeline runs flat out for at least that long;
+  rate = readings / (last row stored − first publish); lost and doubled counted by
+  (device, seq) against what was published;
 - ``latency``: arrays at half the batched rate, each reading stamped when published; p50/p99
   of ``stored_at − ts`` (``stored_at`` is the sink's transaction time);
-- ``single``: one reading per message, unpaced, as ``ratio.single_vs_paho_qos1``;
-- ``two_bridges``: the same with a second bridge on the shared subscription;
+- ``single``: one reading per message, unpaced while the bridge runs (``readings_per_s``, as
+  ``ratio.single_vs_paho_qos1``), and the bridge's own capacity (``drain_per_s``): messages
+  queued in its persistent session while it was stopped, then drained;
+- ``two_bridges``: the same drain with a second bridge on the shared subscription (the
+  queue splits between their sessions), as ``ratio.two_bridges_vs_one``;
 - ``rss_mb``: peak resident memory of every component and server.
-Prints one JSON line. ``python -m benchmarks.e2e [--seconds S] [--single N]``.
+Prints one JSON line. ``python -m benchmarks.e2e [--seconds S] [--offered R] [--single N]``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -87,9 +92,10 @@ class Readings:
         body = parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
         return body.encode(), tuple(seqs)
 
-    def history(self, messages: int, size: int, start: datetime) -> list[SimMessage]:
-        """``messages`` messages of ``size`` readings 10 s apart per meter, in event time."""
-        out, t0, step = [], start.timestamp(), 10.0
+    def history(self, messages: int, size: int, start: datetime, step: float = 10.0
+                ) -> list[SimMessage]:
+        """``messages`` messages of ``size`` readings ``step`` s apart per meter, in time order."""
+        out, t0 = [], start.timestamp()
         ms = meters()
         self.new_run()
         for n in range(messages):
@@ -102,6 +108,13 @@ class Readings:
         return out
 
 
+def new_rows(conn: psycopg.Connection, since: float) -> int:
+    """Readings newly stored since ``since``, as the sink reports them (a cheap poll)."""
+    row = conn.execute("SELECT coalesce(sum(rows_written), 0) FROM pipeline_metrics WHERE "
+                       "topic = %s AND ts >= to_timestamp(%s)", [KIND.raw_topic, since])
+    return int(row.fetchone()[0])  # type: ignore[index]
+
+
 def stored_count(conn: psycopg.Connection, since_seq: int) -> tuple[int, int]:
     """(rows, distinct (device, seq)) of power readings with seq above ``since_seq``."""
     row = conn.execute("SELECT count(*), count(DISTINCT (device, seq)) FROM power_readings "
@@ -111,20 +124,21 @@ def stored_count(conn: psycopg.Connection, since_seq: int) -> tuple[int, int]:
 
 
 def through_pipeline(settings: Settings, conn: psycopg.Connection, messages: list[SimMessage],
-                     seconds: float | None = None) -> dict[str, float]:
-    """Publish unpaced (for at most ``seconds``), wait until every reading is stored."""
+                     offered: float | None = None) -> dict[str, float]:
+    """Publish (unpaced, or at ``offered`` readings/s), wait until every reading is stored."""
     floor = min(min(m.seqs) for m in messages) - 1
-    publisher = DevicePublisher(settings)
+    speed = 0.0
+    if offered is not None:  # simulated seconds per second that make ``offered`` readings/s
+        total = sum(len(m.seqs) for m in messages)
+        speed = offered * (messages[-1].at - messages[0].at) / total
+    publisher = DevicePublisher(settings, speed=speed)
     publisher.ack_every, publisher.sync_seconds = 2000, float("inf")
-    stop = threading.Event()
-    if seconds is not None:
-        threading.Timer(seconds, stop.set).start()
     start = time.time()
-    stats = publisher.run(messages, stop)
+    stats = publisher.run(messages)
     published_s = time.time() - start
     publisher.close()
-    wait_for(lambda: stored_count(conn, floor)[1] >= len(stats.valid), 900, "all readings stored",
-             lambda: (stored_count(conn, floor), len(stats.valid)))
+    wait_for(lambda: new_rows(conn, start - 1) >= len(stats.valid), 900, "all readings stored",
+             lambda: (new_rows(conn, start - 1), len(stats.valid)))
     last = conn.execute("SELECT extract(epoch FROM max(stored_at)) FROM power_readings "
                         "WHERE seq > %s", [floor]).fetchone()[0]  # type: ignore[index]
     rows, distinct = stored_count(conn, floor)
@@ -133,6 +147,49 @@ def through_pipeline(settings: Settings, conn: psycopg.Connection, messages: lis
             "publish_s": published_s, "elapsed_s": elapsed,
             "readings_per_s": len(stats.valid) / elapsed,
             "lost": len(stats.valid) - distinct, "doubled": rows - distinct}
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time so far per process (from /proc)."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def drain(settings: Settings, conn: psycopg.Connection, parts: Components,
+          bridges: dict[str, str], messages: list[SimMessage],
+          servers: dict[str, int]) -> dict[str, float]:
+    """Bridge capacity: with the bridges stopped, the messages queue in their persistent
+    sessions; then the bridges start and drain them. Rate over first to last row stored."""
+    floor = min(min(m.seqs) for m in messages) - 1
+    for name in bridges:
+        parts.stop(name)
+    publisher = DevicePublisher(settings)
+    publisher.ack_every, publisher.sync_seconds = 2000, float("inf")
+    stats = publisher.run(messages)
+    publisher.close()
+    since = time.time()
+    for name, command in bridges.items():
+        parts.start(name, command)
+    pids = {**servers, **{n: p.pid for n, p in parts.procs.items()}}
+    before = cpu_seconds(pids)
+    wait_for(lambda: new_rows(conn, since - 1) >= len(stats.valid), 600, "the backlog stored",
+             lambda: (new_rows(conn, since - 1), len(stats.valid)))
+    used = {n: round(t - before.get(n, 0.0), 2) for n, t in cpu_seconds(pids).items()}
+    log(f"  CPU seconds while draining: {used}")
+    first, last = conn.execute(
+        "SELECT extract(epoch FROM min(stored_at)), extract(epoch FROM max(stored_at)) "
+        "FROM power_readings WHERE seq > %s", [floor]).fetchone()  # type: ignore[misc]
+    rows, distinct = stored_count(conn, floor)
+    return {"readings": len(stats.valid), "elapsed_s": float(last - first),
+            "readings_per_s": len(stats.valid) / float(last - first),
+            "lost": len(stats.valid) - distinct, "doubled": rows - distinct,
+            **{f"cpu_s_{n}": t for n, t in used.items()}}
 
 
 def latency(settings: Settings, conn: psycopg.Connection, readings: Readings, rate: float,
@@ -151,9 +208,10 @@ def latency(settings: Settings, conn: psycopg.Connection, readings: Readings, ra
         messages.append(SimMessage(at, KIND.mqtt_topic(site, device), payload, device, seqs))
     publisher = DevicePublisher(settings, speed=1.0)
     publisher.ack_every, publisher.sync_seconds = 10**9, float("inf")  # keep to the schedule
+    since = time.time()
     stats = publisher.run(messages)
     publisher.close()
-    wait_for(lambda: stored_count(conn, floor)[1] >= len(stats.valid), 120, "latency readings")
+    wait_for(lambda: new_rows(conn, since - 1) >= len(stats.valid), 120, "latency readings")
     lags = sorted(r[0] for r in conn.execute(
         "SELECT extract(epoch FROM stored_at - ts)::float8 * 1000 FROM power_readings "
         "WHERE seq > %s", [floor]))
@@ -179,10 +237,18 @@ def baseline_mosquitto_c(settings: Settings, count: int) -> float | None:
     time.sleep(0.5)
     lines = b"".join(b'{"device":"x","seq":%d}\n' % i for i in range(count))
     start = time.perf_counter()
-    subprocess.run(["mosquitto_pub", "-p", port, "-q", "1", "-t", topic, "-l",
-                    "-u", pub_login.username, "-P", pub_login.password], input=lines, check=True)
+    # `-l` stops at the end of its input before its QoS 1 queue drains: keep stdin open
+    pub = subprocess.Popen(["mosquitto_pub", "-p", port, "-q", "1", "-t", topic, "-l",
+                            "-u", pub_login.username, "-P", pub_login.password],
+                           stdin=subprocess.PIPE)
+    assert pub.stdin is not None
+    pub.stdin.write(lines)
+    pub.stdin.flush()
     sub.wait(120)
-    return count / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    pub.stdin.close()
+    pub.wait(10)
+    return count / elapsed
 
 
 def baseline_paho(settings: Settings, count: int) -> float:
@@ -270,8 +336,9 @@ def peak_rss_mb(pids: dict[str, int]) -> dict[str, float]:
             status = Path(f"/proc/{pid}/status").read_text()
         except FileNotFoundError:
             continue
-        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-        out[name] = kb / 1024
+        peak = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")]
+        if peak:  # a process that exited has none
+            out[name] = peak[0] / 1024
     return out
 
 
@@ -283,7 +350,10 @@ def timed(what: str, step: Callable[[], object]) -> object:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="batched publishing time")
-    parser.add_argument("--single", type=int, default=30_000, help="single-reading messages")
+    parser.add_argument("--offered", type=float, default=60_000.0,
+                        help="batched readings/s offered, above the pipeline's rate: a backlog "
+                        "builds, so the measured rate is sustained for at least --seconds")
+    parser.add_argument("--single", type=int, default=60_000, help="single-reading messages")
     parser.add_argument("--rate", type=float, default=None,
                         help="latency run's readings/s (default: half the batched rate)")
     args = parser.parse_args()
@@ -313,34 +383,43 @@ def main() -> None:
             parts.start(name)
         parts.wait_bridge_subscribed()
         readings = Readings()
+        servers = {s.name: pid for s in stack.local_services() if (pid := s.pid()) is not None}
         with psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True) as conn:
             start = datetime.now(UTC) - timedelta(days=40)
-            # offered: up to 40,000 readings/s for the whole span
-            history = readings.history(int(args.seconds * 40_000 / ARRAY), ARRAY, start)
+            history = readings.history(int(args.seconds * args.offered / ARRAY), ARRAY, start)
             report["batched"] = timed(  # type: ignore[assignment]
-                f"batched: arrays of {ARRAY} readings, {args.seconds:.0f} s unpaced",
-                lambda: through_pipeline(settings, conn, history, args.seconds))
+                f"batched: arrays of {ARRAY} readings, {args.offered:,.0f}/s offered for "
+                f"{args.seconds:.0f} s", lambda: through_pipeline(settings, conn, history,
+                                                                 args.offered))
+            report["batched"]["offered_per_s"] = args.offered
+            # event time only moves forward from phase to phase, as a site's would
+            single = readings.history(args.single, 1, start + timedelta(days=20))
+            report["single"] = timed(  # type: ignore[assignment]
+                f"single: {args.single} one-reading messages, live",
+                lambda: through_pipeline(settings, conn, single))
+            backlog = readings.history(args.single, 1, start + timedelta(days=25))
+            report["single"]["drain_per_s"] = timed(  # type: ignore[index]
+                f"single: {args.single} queued one-reading messages, one bridge draining",
+                lambda: drain(settings, conn, parts, {"bridge": "bridge"}, backlog, servers)
+            )["readings_per_s"]  # type: ignore[index]
             rate = args.rate or report["batched"]["readings_per_s"] / 2  # type: ignore[operator]
             report["latency"] = timed(  # type: ignore[assignment]
                 f"latency: {rate:,.0f} readings/s for 20 s",
                 lambda: latency(settings, conn, readings, rate, 20.0))
-            single = readings.history(args.single, 1, start + timedelta(days=20))
-            report["single"] = timed(  # type: ignore[assignment]
-                f"single: {args.single} one-reading messages, one bridge",
-                lambda: through_pipeline(settings, conn, single))
             parts.start("bridge-2", "bridge --client-id fjsense-bridge-2")
             parts.wait_bridge_subscribed(name="bridge-2")
-            two = readings.history(args.single, 1, start + timedelta(days=30))
+            two = readings.history(args.single, 1, datetime.now(UTC), step=0.01)
             report["two_bridges"] = timed(  # type: ignore[assignment]
-                f"two bridges: {args.single} one-reading messages",
-                lambda: through_pipeline(settings, conn, two))
+                f"two bridges: {args.single} queued one-reading messages, both draining",
+                lambda: drain(settings, conn, parts, {"bridge": "bridge", "bridge-2":
+                              "bridge --client-id fjsense-bridge-2"}, two, servers))
         pids = {name: proc.pid for name, proc in parts.procs.items()}
-        pids.update({s.name: s.pid() for s in stack.local_services() if s.pid()})  # type: ignore[misc]
+        pids.update(servers)
         report["rss_mb"] = peak_rss_mb(pids)  # type: ignore[assignment]
         report["ratio"] = {
             "single_vs_paho_qos1": report["single"]["readings_per_s"] / paho,  # type: ignore[operator]
             "two_bridges_vs_one": (report["two_bridges"]["readings_per_s"]  # type: ignore[operator]
-                                   / report["single"]["readings_per_s"]),  # type: ignore[operator]
+                                   / report["single"]["drain_per_s"]),  # type: ignore[operator]
             "batched_vs_copy": report["batched"]["readings_per_s"] / copy,  # type: ignore[operator]
             "batched_vs_paho_qos1": report["batched"]["readings_per_s"] / paho,  # type: ignore[operator]
         }

@@ -1,9 +1,11 @@
 """What a bridge must do.
 
-A bridge takes device messages from a broker and hands every one of them to Kafka: a valid
-reading to its sensor kind's raw topic (keyed by site), anything else to the dead-letter topic
-with the reason. It acknowledges a message to the device broker only after Kafka has confirmed
-it, so a crash at any moment loses nothing (the broker redelivers what was not acknowledged).
+A bridge takes device messages (one reading or a JSON array of readings) from a broker and
+hands every reading to Kafka: a valid one to its sensor kind's raw topic (keyed by site), a
+refused one (or a message that is no reading at all) to the dead-letter topic with the reason.
+Readings travel in micro-batches, one Kafka record a JSON array. It acknowledges a message to
+the device broker only after Kafka has confirmed every record holding its readings, so a crash
+at any moment loses nothing (the broker redelivers what was not acknowledged).
 """
 
 from __future__ import annotations

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from fjsense.kinds.base import Table
+
 
 class Sink(Protocol):
-    def add(self, topic: str, record: dict[str, Any]) -> None:
-        """Stage one decoded record of ``topic``."""
+    def add(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
+        """Stage the rows of one Kafka record (a batch) for ``table``."""
 
     async def flush(self) -> dict[str, int]:
         """Write everything staged in one transaction; returns rows newly stored per table."""

@@ -24,14 +24,17 @@ from streams.contract import Batch, Output, Processor
 log = logging.getLogger(__name__)
 
 Encoded = tuple[str, str, str]  # topic, key, JSON array of records
+MAX_ITEMS = 500  # per output record: a burst (e.g. a day of windows) stays far below 1 MB
 
 
 def encode(outputs: list[Output]) -> list[Encoded]:
-    """One Kafka record per (topic, key), in first-seen order."""
+    """One Kafka record per (topic, key) and ``MAX_ITEMS`` outputs, in first-seen order."""
     grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for output in outputs:
         grouped[(output.topic, output.key)].append(output.value)
-    return [(topic, key, Stream.encode(values).decode()) for (topic, key), values in grouped.items()]
+    return [(topic, key, Stream.encode(values[i:i + MAX_ITEMS]).decode())
+            for (topic, key), values in grouped.items()
+            for i in range(0, len(values), MAX_ITEMS)]
 
 
 def attach(app: faust.App, processor: Processor, source: Stream, partitions: int) -> None:

@@ -2,9 +2,10 @@
 
 PUE over a window is ΔkWh(facility) / ΔkWh(IT), never an average of instantaneous ratios.
 Each meter's counter is read as a piecewise-linear function of event time and interpolated at
-the window boundaries. Where a counter steps down (reset, new meter) or jumps up by more than
-the meter's rated power allows, that interval's energy is taken from its kW readings
-(trapezoid) instead.
+the window boundaries (a meter's readings closer than ``min_spacing`` to a kept one are left
+out, so a meter reporting many times a second cannot swell the state). Where a counter steps
+down (reset, new meter) or jumps up by more than the meter's rated power allows, that
+interval's energy is taken from its kW readings (trapezoid) instead.
 
 Meters of a site report over separate connections and drift apart, so the site's watermark is
 the *earliest* of its meters' latest event times; a meter silent for longer than ``idle``
@@ -41,6 +42,7 @@ class PueConfig:
     lateness: float  # seconds
     max_gap: float  # seconds
     idle: float  # seconds a meter may fall behind the newest before it stops holding windows
+    min_spacing: float = 0.0  # seconds between a meter's kept points (bounds the state)
 
 
 Point = tuple[float, int, float, float]  # event time (epoch s), seq, kwh, kw
@@ -143,7 +145,11 @@ class SitePue:
         i = bisect.bisect_left(pts, point[:2])
         if i < len(pts) and pts[i][:2] == point[:2]:
             return []  # the same reading again
-        pts.insert(i, point)
+        spacing = self.config.min_spacing
+        crowded = (i > 0 and t - pts[i - 1][0] < spacing) or (
+            i < len(pts) and pts[i][0] - t < spacing)
+        if not crowded:  # a crowded reading adds nothing the counter does not already say
+            pts.insert(i, point)
         if state.finalized_until is None:
             state.finalized_until = t // self.config.window * self.config.window
             # meters not heard from yet hold the watermark too, until they count as idle
@@ -158,11 +164,27 @@ class SitePue:
         out = []
         while state.finalized_until + w <= watermark - self.config.lateness:
             start = state.finalized_until
+            resume = self._next_data(state, start)
+            if resume > start:  # every meter silent: no windows until readings resume
+                state.finalized_until = resume
+                state.recent.clear()
+                continue
             out.append(self._window(state, start, start + w))
             state.finalized_until = start + w
         if out:
             self._prune(state)
         return out
+
+    def _next_data(self, state: SiteState, start: float) -> float:
+        """``start``, or the start of the window where readings resume when no meter has a
+        reading within ``max_gap`` of [start, start + window) (a site silent for days must
+        not emit a window per minute of its silence)."""
+        w, gap = self.config.window, self.config.max_gap
+        nexts = [p[0] for pts in state.points.values() for p in pts if p[0] > start - gap]
+        first = min(nexts, default=start)
+        if first < start + w + gap:
+            return start
+        return max(start, (first - gap) // w * w)
 
     def _window(self, state: SiteState, start: float, end: float) -> PueWindow:
         energy: dict[str, float] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ class PueProcessor:
             lateness=pue.allowed_lateness_seconds,
             max_gap=pue.max_gap_seconds,
             idle=pue.idle_seconds,
+            min_spacing=pue.min_spacing_seconds,
         )
         self.sites = {site.id: SitePue(site.id, meters(site.devices), config)
                       for site in catalog.sites_of(KIND.name)}
@@ -34,21 +36,31 @@ class PueProcessor:
         site = self.sites[batch.key]
         site_state = SiteState.from_json(state)
         outputs: list[Output] = []
+        late: list[Late] = []
         for reading in batch.items:
             got = site.add(site_state, reading)
             if isinstance(got, Late):
-                letter = DeadLetter.of(
-                    "pue",
-                    f"reading {got.lateness:.0f}s older than the site's watermark: later than "
-                    "the allowed lateness, stored but not in PUE",
-                    self.source, reading.model_dump_json().encode(),
-                    datetime.fromtimestamp(batch.timestamp, UTC))
-                outputs.append(Output(topics.DEADLETTER, self.source, letter))
+                late.append(got)
             else:
                 outputs += [Output(PUE.topic, site.site, window) for window in got]
         state.clear()
         state.update(site_state.to_json())
+        if late:
+            outputs.append(Output(topics.DEADLETTER, self.source, late_letter(
+                batch.key, late, self.source, datetime.fromtimestamp(batch.timestamp, UTC))))
         return outputs
+
+
+def late_letter(site: str, late: list[Late], source: str, received_at: datetime) -> DeadLetter:
+    """One dead letter for a batch's late readings (a replay of old data may bring thousands):
+    they are stored, but too late for PUE windows already final."""
+    worst = max(x.lateness for x in late)
+    listed = json.dumps([{"device": x.device, "seq": x.seq, "lateness_s": round(x.lateness, 1)}
+                         for x in late]).encode()
+    return DeadLetter.of(
+        "pue", f"{len(late)} readings of {site} up to {worst:.0f}s older than the site's "
+        "watermark: later than the allowed lateness, stored but not in PUE", source, listed,
+        received_at)
 
 
 def meters(devices: Any) -> list[MeterSpec]:

@@ -21,8 +21,8 @@ OURS = {name: s for name, s in SERVICES.items() if "build" in s}
 
 
 def test_every_service_has_an_image_or_a_build():
-    assert set(SERVICES) >= {"mosquitto", "kafka", "timescaledb", "grafana", "bridge", "worker",
-                             "sink", "simulator", "migrate"}
+    assert set(SERVICES) >= {"mosquitto", "kafka", "timescaledb", "grafana", "bridge-1",
+                             "bridge-2", "worker", "sink", "simulator", "migrate"}
     for name, service in SERVICES.items():
         assert "image" in service or "build" in service, name
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -78,3 +78,11 @@ def test_dockerfile_copies_every_package():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in packages:
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_bridges_each_have_their_own_session():
+    ids = [OURS[name]["command"][-1] for name in ("bridge-1", "bridge-2")]
+    for name in ("bridge-1", "bridge-2"):
+        args = build_parser().parse_args(OURS[name]["command"])
+        assert args.client_id == OURS[name]["command"][-1]
+    assert len(set(ids)) == 2

@@ -24,6 +24,7 @@ import pytest
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
+from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
 from simulators.faults import Faults
@@ -31,7 +32,6 @@ from simulators.messages import arrays
 from simulators.power import CoolingFault, CounterReset, PowerScenario, generate, scenario_sites
 from simulators.publisher import DevicePublisher, PublishStats
 from sinks.migrate import bootstrap
-from fjsense.commands.processes import Components, wait_for
 from tests.reference_pue import counters, energy
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ WINDOWS_PER_SITE = 118  # 2 h of 1-minute windows, the last 2 minutes still with
 class Webhook(BaseHTTPRequestHandler):
     received: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Webhook.received.append(json.loads(body))
         self.send_response(204)

@@ -65,6 +65,12 @@ class Components:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
+    def stop(self, name: str) -> int:
+        """SIGTERM, as `docker stop` would; returns the exit code."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(30)
+
     def stop_all(self) -> dict[str, int]:
         codes = {}
         for name, proc in self.procs.items():

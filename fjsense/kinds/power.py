@@ -99,6 +99,9 @@ class PueSettings(BaseModel):
     idle_seconds: int = Field(
         600, ge=0, description="A meter this far behind its site's newest stops holding windows"
     )
+    min_spacing_seconds: float = Field(
+        1.0, ge=0, description="A meter's readings closer than this to a kept one stay out of "
+        "the PUE state (stored all the same); energy between kept points is the counter's")
 
 
 READINGS = raw_table("power_readings", PowerReading)

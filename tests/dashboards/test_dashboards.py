@@ -64,7 +64,7 @@ class GrafanaApi(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         GrafanaApi.calls.append(("GET", self.path))
         uid = self.path.rsplit("/", 1)[-1]
         if self.headers["Authorization"] != "Bearer tok":
@@ -74,7 +74,7 @@ class GrafanaApi(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"message": "folder not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         GrafanaApi.calls.append(("POST", self.path))
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path == "/api/folders":

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
 from fjsense.mqtt_auth import acl_file
-from fjsense.catalog import load_catalog
 from fjsense.secrets import SecretStore
 from fjsense.settings import Settings
 

@@ -13,12 +13,12 @@ import pytest
 
 from fjsense import topics
 from fjsense.catalog import load_catalog
+from fjsense.commands.processes import wait_for
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
 from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from ingest.mqtt_kafka import MqttKafkaBridge
-from fjsense.commands.processes import wait_for
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -89,7 +89,7 @@ def test_readings_of_many_messages_share_one_record_per_site(settings: Settings)
         update={"linger_ms": 1000, "batch_readings": 25})})
     bridge, stop, thread = run_bridge(slow, f"bridge-b-{settings.database.name}")
     try:
-        publish_as_device(settings, "anxi-dc1-m01", "anxi-dc1", range(0, 60))
+        publish_as_device(settings, "anxi-dc1-m01", "anxi-dc1", range(60))
         records = read_topic(settings, "fj.raw.power", expect=3)
     finally:
         stop.set()
@@ -197,7 +197,7 @@ def test_bridge_reconnects_after_a_broker_restart(settings: Settings, servers):
     ensure_topics(settings)
     bridge, stop, thread = run_bridge(settings, f"bridge-r-{settings.database.name}")
     try:
-        publish_as_device(settings, "changle-dc1-m01", "changle-dc1", range(0, 3))
+        publish_as_device(settings, "changle-dc1-m01", "changle-dc1", range(3))
         servers.mosquitto.stop()
         servers.mosquitto.start()
         bridge.subscribed.clear()

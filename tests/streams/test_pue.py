@@ -71,7 +71,7 @@ def test_constant_load_gives_exact_pue_and_rolling_value():
 
 def test_pue_is_energy_ratio_not_mean_of_instant_ratios():
     # IT load alternates 500/1500 kW every 30 s; facility = IT + 300 kW constant overhead
-    it = lambda t: 500.0 if (t // 30) % 2 == 0 else 1500.0  # noqa: E731
+    it = lambda t: 500.0 if (t // 30) % 2 == 0 else 1500.0
     windows, _ = run(readings(5, {"f": lambda t: it(t) + 300, "i": it, "c": lambda t: 100.0}))
     energy_ratio = (1000 + 300) / 1000
     mean_of_ratios = (800 / 500 + 1800 / 1500) / 2
@@ -190,3 +190,35 @@ def test_a_meter_back_from_idle_holds_windows_again():
     assert late and all(x.device == "i" for x in late)
     after = [w for w in windows if w["window_start"] >= T0 + timedelta(seconds=1500)]
     assert len(after) > 20 and all(w["pue"] == pytest.approx(1.2) for w in after)
+
+
+def test_a_site_silent_for_days_resumes_without_a_window_per_silent_minute():
+    """Regression (found by the benchmark): readings resuming after 40 days finalised 57,600
+    empty windows in one step, a 1.2 MB changelog record that crashed the worker."""
+    kw = {"f": lambda t: 1200.0, "i": lambda t: 1000.0, "c": lambda t: 150.0}
+    before = readings(30, kw)
+    after = [{**e, "seq": e["seq"] + 10_000,
+              "ts": (datetime.fromisoformat(e["ts"]) + timedelta(days=40)).isoformat()}
+             for e in readings(30, kw)]
+    windows, late = run(before + after)
+    silent = [w for w in windows
+              if T0 + timedelta(minutes=31) < w["window_start"] < T0 + timedelta(days=40)]
+    assert not late and len(silent) <= 2 and len(windows) <= 2 * 30 + 2
+    resumed = [w for w in windows if w["window_start"] >= T0 + timedelta(days=40)]
+    assert len(resumed) >= 25 and all(w["pue"] == pytest.approx(1.2) for w in resumed)
+    assert resumed[13]["pue_rolling"] is None and resumed[14]["pue_rolling"] == pytest.approx(1.2)
+
+
+def test_a_meter_reporting_many_times_a_second_keeps_the_state_small():
+    """Regression (found by the benchmark): 1,750 readings/s per meter made one site's state
+    a multi-megabyte changelog record. Thinned to one point a second, PUE is unchanged."""
+    fast = readings(10, {"f": lambda t: 1200.0, "i": lambda t: 1000.0, "c": lambda t: 150.0},
+                    step=1)
+    dense = [{**e, "seq": e["seq"] * 100 + k, "ts": (datetime.fromisoformat(e["ts"])
+             + timedelta(milliseconds=10 * k)).isoformat(), "kwh": e["kwh"]}
+             for e in fast for k in range(5)]
+    config = PueConfig(window=60, rolling=15, lateness=120, max_gap=120, idle=600, min_spacing=1.0)
+    site, state = SitePue("s", METERS, config), SiteState()
+    windows = [w for e in dense for w in add(site, state, e)]
+    assert all(len(pts) <= 190 for pts in state.points.values())  # (window + lateness) points
+    assert windows and all(w["pue"] == pytest.approx(1.2) for w in windows)
