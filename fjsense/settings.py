@@ -36,7 +36,7 @@ class MqttSettings(_Section):
     bridge_password: SecretStr | None = Field(None, description="Generated into .fjsense/ if unset")
     notifier_username: str = "fjsense-notifier"
     notifier_password: SecretStr | None = None
-    qos: int = Field(1, ge=0, le=2)
+    qos: int = Field(1, ge=1, le=2, description="0 would let the broker drop readings: refused")
     receive_maximum: int = Field(
         200, ge=1, le=65535, description="Unacknowledged QoS 1 messages the broker may send us"
     )

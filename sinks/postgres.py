@@ -1,36 +1,86 @@
-"""The PostgreSQL/TimescaleDB sink: COPY into a staging table, then insert what is new."""
+"""The PostgreSQL/TimescaleDB sink: COPY into a staging table, then insert what is new.
+
+A row the database refuses (a constraint, a value out of a column's range, text that is no
+timestamp) must not stop the sink nor replay its batch for ever: the batch is written again
+record by record, and within a failing record row by row (each under a savepoint). The rows
+refused go to ``dead_letters`` with stage ``sink`` and the database's reason, in the same
+transaction as the rest. A lost connection is not a refusal: it propagates, for the runner to
+wait out.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from fjsense.kinds.base import Table
+from fjsense.topics import DEADLETTER, PLATFORM_STREAMS
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERS: Table = next(s.table for s in PLATFORM_STREAMS if s.topic == DEADLETTER
+                           and s.table is not None)
+Group = tuple[str, list[tuple[Any, ...]]]  # the rows of one Kafka record, and its topic
 
 
 class PostgresSink:
-    """Implements ``sinks.contract.Sink``; one connection, one transaction per flush, one COPY
-    per table per flush."""
+    """Implements ``sinks.contract.Sink``; one transaction per flush, one COPY per table."""
 
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self.conn = conn
-        self._rows: dict[Table, list[tuple[Any, ...]]] = defaultdict(list)
+        self._groups: dict[Table, list[Group]] = defaultdict(list)
 
-    def add(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
-        self._rows[table].extend(rows)
+    def add(self, table: Table, rows: list[tuple[Any, ...]], source: str = "") -> None:
+        self._groups[table].append((source, rows))
 
     async def flush(self) -> dict[str, int]:
-        stored: dict[str, int] = {}
-        if not self._rows:
-            return stored
-        async with self.conn.transaction():
-            for table, rows in self._rows.items():
-                stored[table.name] = await self._write(table, rows)
-        self._rows.clear()
+        if not self._groups:
+            return {}
+        try:
+            async with self.conn.transaction():
+                stored = {table.name: await self._write(table, [r for _, rows in groups
+                                                                for r in rows])
+                          for table, groups in self._groups.items()}
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            log.warning("the database refused a batch (%s); writing it record by record", exc)
+            stored = await self._one_by_one()
+        self._groups.clear()
         return stored
+
+    async def _one_by_one(self) -> dict[str, int]:
+        stored: dict[str, int] = defaultdict(int)
+        refused: list[tuple[Any, ...]] = []
+        async with self.conn.transaction():
+            for table, groups in self._groups.items():
+                for source, rows in groups:
+                    try:
+                        async with self.conn.transaction():
+                            stored[table.name] += await self._write(table, rows)
+                        continue
+                    except psycopg.OperationalError:
+                        raise
+                    except psycopg.Error:
+                        pass  # this record holds the refused row(s): find them
+                    for row in rows:
+                        try:
+                            async with self.conn.transaction():
+                                stored[table.name] += await self._write(table, [row])
+                        except psycopg.OperationalError:
+                            raise
+                        except psycopg.Error as exc:
+                            refused.append(_refusal(table, source, row, exc))
+            if refused:
+                stored[DEAD_LETTERS.name] += await self._write(DEAD_LETTERS, refused)
+        return dict(stored)
 
     async def _write(self, table: Table, rows: list[tuple[Any, ...]]) -> int:
         stage = sql.Identifier(f"stage_{table.name}")
@@ -39,6 +89,7 @@ class PostgresSink:
             "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
             "ON COMMIT DELETE ROWS").format(stage, sql.Identifier(table.name)))
         async with self.conn.cursor() as cur:
+            await cur.execute(sql.SQL("TRUNCATE {}").format(stage))
             async with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
                 for row in rows:
                     await copy.write_row(row)
@@ -46,3 +97,14 @@ class PostgresSink:
                 "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING"
             ).format(table=sql.Identifier(table.name), cols=cols, stage=stage))
             return cur.rowcount
+
+
+def _refusal(table: Table, source: str, row: tuple[Any, ...], exc: psycopg.Error
+             ) -> tuple[Any, ...]:
+    """A ``dead_letters`` row for a row the database refused, with the database's reason."""
+    payload = json.dumps(dict(zip(table.columns, row, strict=True)), default=str).encode()
+    reason = f"{table.name}: {exc.diag.message_primary or exc}"
+    if exc.diag.sqlstate:
+        reason += f" (SQLSTATE {exc.diag.sqlstate})"
+    log.error("stored as a dead letter: %s", reason)
+    return (datetime.now(UTC), "sink", reason, source, payload, hashlib.sha256(payload).hexdigest())

@@ -1,14 +1,23 @@
-"""The sink process: Kafka (aiokafka consumer group) → PostgreSQL, offsets after commit."""
+"""The sink process: Kafka (aiokafka consumer group) → PostgreSQL, offsets after commit.
+
+The database may go away (restart, failover, maintenance). The sink then waits with capped
+backoff, reconnects and writes the same rows again; Kafka keeps the readings meanwhile and
+offsets are committed only after the rows are in, so nothing is lost or doubled.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from fjsense.credentials import Credentials
 from fjsense.kinds.base import Stream
@@ -20,6 +29,40 @@ from sinks.tables import stored_streams
 log = logging.getLogger(__name__)
 
 GROUP_ID = "fjsense-sink"
+MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.5, 30.0
+T = TypeVar("T")
+
+
+class Database:
+    """The sink's connection, re-made after an outage; ``call`` retries until it succeeds."""
+
+    def __init__(self, dsn: str, stop: asyncio.Event) -> None:
+        self.dsn = dsn
+        self.stop = stop
+        self.conn: psycopg.AsyncConnection | None = None
+
+    async def call(self, op: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        delay = MIN_RETRY_SECONDS
+        while True:
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = await psycopg.AsyncConnection.connect(self.dsn)
+                return await op(self.conn)
+            except psycopg.OperationalError as exc:
+                log.warning("waiting for the database (%s); retrying in %.1fs",
+                            str(exc).strip().splitlines()[0], delay)
+                if self.conn is not None:
+                    await self.conn.close()
+                    self.conn = None
+                try:
+                    await asyncio.wait_for(self.stop.wait(), delay)
+                    raise
+                except TimeoutError:
+                    delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
 
 
 async def run_sink(
@@ -35,11 +78,17 @@ async def run_sink(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    conn = await psycopg.AsyncConnection.connect(Credentials(settings).dsn("writer"))
-    sink = PostgresSink(conn)
+    db = Database(Credentials(settings).dsn("writer"), stop)
+    sink = PostgresSink(None)  # type: ignore[arg-type]  # bound to db's connection per call
+
+    async def flush(conn: psycopg.AsyncConnection) -> dict[str, int]:
+        sink.conn = conn
+        return await sink.flush()
+
     await consumer.start()
     try:
-        await dispatch(conn, notifiers)  # what a crashed predecessor stored but did not notify
+        # what a crashed predecessor stored but did not notify
+        await db.call(lambda conn: dispatch(conn, notifiers))
         while not stop.is_set():
             batches = await consumer.getmany(
                 timeout_ms=settings.sink.poll_timeout_ms, max_records=settings.sink.max_batch
@@ -51,19 +100,24 @@ async def run_sink(
                 stream = streams[tp.topic]
                 assert stream.table is not None
                 for record in records:
-                    sink.add(stream.table, stream.rows(record.key, record.timestamp, record.value))
+                    sink.add(stream.table, stream.rows(record.key, record.timestamp,
+                                                       record.value), tp.topic)
                 offsets[tp] = records[-1].offset + 1
-            stored = await sink.flush()
-            await consumer.commit(offsets)
-            await _record_metrics(conn, consumer, offsets, stored, streams)
-            await dispatch(conn, notifiers)
+            stored = await db.call(flush)
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError as exc:  # a rebalance during a long outage: replayed
+                log.warning("offsets not committed (%s); the rows will come again, as no-ops", exc)
+            await db.call(partial(_record_metrics, consumer=consumer, offsets=offsets,
+                                  stored=stored, streams=streams))
+            await db.call(lambda conn: dispatch(conn, notifiers))
     finally:
         await consumer.stop()
-        await conn.close()
+        await db.close()
 
 
 async def _record_metrics(
-    conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer,
+    conn: psycopg.AsyncConnection, *, consumer: AIOKafkaConsumer,
     offsets: dict[TopicPartition, int], stored: dict[str, int], streams: dict[str, Stream],
 ) -> None:
     """One row per topic and batch: rows stored and the lag still ahead of the sink."""

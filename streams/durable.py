@@ -1,7 +1,8 @@
 """Runs a ``Processor`` as a faust agent with replay-safe state and an outbox.
 
 Per key, the table holds ``{"offset", "state", "outbox"}`` in one changelog record, written
-once per Kafka record (a batch of readings). faust flushes the changelog before it commits
+once per Kafka record (a batch of readings). A processor that raises on a reading does not stop
+the stream: that reading is dead-lettered and the state stays as it was before it. faust flushes the changelog before it commits
 source offsets, so after a crash the state may be ahead of the committed offset: records at or
 below the stored offset are skipped. Outputs are grouped into one Kafka record per (topic,
 key), enter the outbox in the same changelog record and leave it once Kafka confirmed them;
@@ -12,13 +13,17 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
+from fjsense.deadletter import DeadLetter
 from fjsense.kinds.base import Stream
+from fjsense.topics import DEADLETTER
 from streams.contract import Batch, Output, Processor
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,41 @@ def encode(outputs: list[Output]) -> list[Encoded]:
     return [(topic, key, Stream.encode(values[i:i + MAX_ITEMS]).decode())
             for (topic, key), values in grouped.items()
             for i in range(0, len(values), MAX_ITEMS)]
+
+
+def guarded_step(processor: Processor, source: Stream, state: dict[str, Any], key: str,
+                 value: bytes, timestamp: float) -> tuple[dict[str, Any], list[Output]]:
+    """Step over one Kafka record; a record that cannot be decoded, or a reading the processor
+    raises on, becomes a dead letter (stage ``stream``) and leaves the state as it was before
+    it. The rest of the batch is processed (a failing batch is retried reading by reading)."""
+    received = datetime.fromtimestamp(timestamp, UTC)
+
+    def letter(exc: Exception, payload: bytes) -> Output:
+        log.error("%s refused a record of %s: %r", processor.name, source.topic, exc)
+        return Output(DEADLETTER, key, DeadLetter.of(
+            "stream", f"{processor.name}: {type(exc).__name__}: {exc}", source.topic, payload,
+            received))
+
+    try:
+        items = source.decode(value)
+    except ValueError as exc:
+        return state, [letter(exc, value)]
+    trial = copy.deepcopy(state)
+    try:
+        return trial, processor.step(trial, Batch(key, items, timestamp))
+    except Exception as exc:  # noqa: BLE001 - find the reading at fault, one by one
+        log.warning("%s failed on a batch of %d (%r); retrying reading by reading",
+                    processor.name, len(items), exc)
+    outputs: list[Output] = []
+    for item in items:
+        trial = copy.deepcopy(state)
+        try:
+            outputs += processor.step(trial, Batch(key, [item], timestamp))
+        except Exception as exc:  # noqa: BLE001 - any fault of a processor is a dead letter
+            outputs.append(letter(exc, item.model_dump_json().encode()))
+            continue
+        state = trial
+    return state, outputs
 
 
 def attach(app: faust.App, processor: Processor, source: Stream, partitions: int) -> None:
@@ -70,9 +110,9 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
                     await publish(cast(Encoded, record))
             if event.message.offset <= entry["offset"]:
                 continue
-            state = entry["state"]
-            batch = Batch(key, source.decode(event.value), event.message.timestamp)
-            records = encode(processor.step(state, batch))
+            state, outputs = guarded_step(processor, source, entry["state"], key, event.value,
+                                          event.message.timestamp)
+            records = encode(outputs)
             delivered.difference_update(map(tuple, entry["outbox"]))
             table[key] = {"offset": event.message.offset, "state": state,
                           "outbox": [list(r) for r in pending + records]}

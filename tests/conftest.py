@@ -64,8 +64,10 @@ def fresh_settings(servers: LocalStack, base: Settings, home: Path) -> Iterator[
         yield base.model_copy(update={
             "kafka": base.kafka.model_copy(update={"port": tansu.port}),
             "database": base.database.model_copy(update={"name": dbname}),
-            # offline bridge sessions of earlier tests stay members of their shared group
-            "ingest": base.ingest.model_copy(update={"shared_group": dbname}),
+            # a bridge session outlives its test: an offline one stays a member of its shared
+            # group, and a resumed one keeps its old subscription next to the new one
+            "ingest": base.ingest.model_copy(update={"shared_group": dbname,
+                                                     "client_id": f"bridge-{dbname}"}),
         })
     finally:
         tansu.stop()

@@ -38,6 +38,7 @@ def test_config_show_masks_secrets():
 @pytest.mark.parametrize("env, words", [
     ({"FJSENSE_PUE__TARGET": "abc"}, "pue.target"),
     ({"FJSENSE_PUE__TARGET": "0.9"}, "greater than 1"),
+    ({"FJSENSE_MQTT__QOS": "0"}, "mqtt.qos: Input should be greater than or equal to 1"),
     ({"FJSENSE_NOPE": "1"}, "no such setting: FJSENSE_NOPE"),
     ({"FJSENSE_PUE__TARGTE": "1.2"}, "no such setting: FJSENSE_PUE__TARGTE"),
 ])
