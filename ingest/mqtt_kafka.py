@@ -3,7 +3,8 @@
 Readings are gathered into micro-batches per Kafka key (the site; the source topic for dead
 letters), bounded by count, bytes and linger; one Kafka record carries one batch as a JSON
 array, its timestamp the batch's first arrival. An MQTT message is acknowledged, in arrival
-order and with its own QoS, once every record holding its readings is confirmed.
+order and with its own QoS, once every record holding its readings is confirmed. A record
+Kafka does not take is sent again with capped backoff; the bridge never exits for it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -37,10 +39,8 @@ SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue for a week 
 REPORT_SECONDS = 10.0
 MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 0.5, 30.0  # reconnect backoff, doubled per failure
 DRAIN_PACKETS = 2000  # MQTT packets read per loop turn before batches are looked at again
-
-
-class KafkaUnavailable(RuntimeError):
-    """Kafka refused a record for good; the bridge stops without acknowledging it."""
+REPLACE_PRODUCER_AFTER = 3  # failed resend rounds before the producer is made anew
+WAIT_REPORT_SECONDS = 5.0  # how long Kafka may keep a message before the bridge says so
 
 
 @dataclass
@@ -52,6 +52,8 @@ class Batch:
     readings: int = 0
     size: int = 0
     tokens: list[int] = field(default_factory=list)
+    done: bool = False  # confirmed once; a second send of it confirms nothing more
+    queued: bool = False  # waiting to be sent again
 
 
 class MqttKafkaBridge:
@@ -69,25 +71,23 @@ class MqttKafkaBridge:
         self.stats = BridgeStats()
         self.linger = ingest.linger_ms / 1000
         self._batches: dict[tuple[str, bytes], Batch] = {}
-        # per QoS>0 message, by arrival token: [records not yet confirmed, mid, qos]; tokens,
+        # per QoS>0 message, by arrival token: [records not yet confirmed, mid, qos, arrival]; tokens,
         # unlike packet ids, are never reused, so a late confirmation cannot ack a newer message
-        self._unconfirmed: OrderedDict[int, list[int]] = OrderedDict()
+        self._unconfirmed: OrderedDict[int, list[Any]] = OrderedDict()
+        self._next_wait_report = 0.0
         self._confirmed: deque[list[int]] = deque()  # tokens of confirmed batches (producer thread)
         self._tokens = itertools.count()
-        self._failure: BaseException | None = None
-        client_id = client_id or ingest.client_id
-        self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka.servers,
-            client_id=client_id,
-            acks="all",
-            linger_ms=0,  # batching is ours, per key
-            compression_type=None if ingest.compression == "none" else ingest.compression,
-            max_request_size=max(ingest.batch_bytes * 2, 1024 * 1024),
-            retries=10,
-        )
+        # batches Kafka did not take, to send again: their messages stay unacknowledged, so
+        # the broker's window fills and it queues the rest in our session meanwhile
+        self._failed: deque[tuple[str, bytes, Batch, BaseException]] = deque()
+        self._resend_at = 0.0
+        self._resend_delay = MIN_RETRY_SECONDS
+        self._failed_rounds = 0
+        self.client_id = client_id or ingest.client_id
+        self.producer = self._new_producer()
         login = Credentials(settings).mqtt_service("bridge")
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(login.username, login.password)
         self.client.manual_ack_set(True)
@@ -97,6 +97,19 @@ class MqttKafkaBridge:
         self.filters = [f"$share/{ingest.shared_group}/{k.mqtt_filter}" for k in self.kinds.values()]
         self.subscribed = threading.Event()
         self.retry_delay = MIN_RETRY_SECONDS
+
+    def _new_producer(self) -> KafkaProducer:
+        ingest = self.settings.ingest
+        return KafkaProducer(
+            bootstrap_servers=self.settings.kafka.servers,
+            client_id=self.client_id,
+            acks="all",
+            linger_ms=0,  # batching is ours, per key
+            compression_type=None if ingest.compression == "none" else ingest.compression,
+            max_request_size=max(ingest.batch_bytes * 2, 1024 * 1024),
+            retries=10,
+            max_block_ms=2000,  # an unreachable Kafka must not stall the MQTT loop for long
+        )
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -132,7 +145,7 @@ class MqttKafkaBridge:
             self.stats.dead_lettered += len(checked.letters)
             records += 1
         if token is not None:
-            self._unconfirmed[token] = [records, msg.mid, msg.qos]
+            self._unconfirmed[token] = [records, msg.mid, msg.qos, now]
 
     def _add(self, topic: str, key: bytes, part: bytes, readings: int, token: int | None,
              now: float) -> None:
@@ -149,23 +162,57 @@ class MqttKafkaBridge:
             self._send(topic, key, self._batches.pop((topic, key)))
 
     def _send(self, topic: str, key: bytes, batch: Batch) -> None:
-        future = self.producer.send(topic, key=key, value=b"[" + b",".join(batch.parts) + b"]",
-                                    timestamp_ms=int(batch.opened * 1000))
-        tokens = batch.tokens
-        future.add_callback(lambda _md: self._confirmed.append(tokens))
-        future.add_errback(self._failed)
+        try:
+            future = self.producer.send(topic, key=key,
+                                        value=b"[" + b",".join(batch.parts) + b"]",
+                                        timestamp_ms=int(batch.opened * 1000))
+        except KafkaError as exc:  # e.g. no metadata within max_block_ms: Kafka is away
+            self._on_error(topic, key, batch, exc)
+            return
+        future.add_callback(lambda _md: self._on_sent(batch))
+        future.add_errback(lambda exc: self._on_error(topic, key, batch, exc))
+
+    def _on_sent(self, batch: Batch) -> None:
+        if not batch.done:
+            batch.done = True
+            self._confirmed.append(batch.tokens)
+
+    def _on_error(self, topic: str, key: bytes, batch: Batch, exc: BaseException) -> None:
+        if not batch.done and not batch.queued:
+            batch.queued = True
+            self._failed.append((topic, key, batch, exc))
+
+    def _send_failed_again(self, now: float) -> None:
+        """Re-send what Kafka did not take, with capped backoff while it keeps failing."""
+        if not self._failed or now < self._resend_at:
+            return
+        again = []
+        while self._failed:
+            again.append(self._failed.popleft())
+        log.warning("waiting for Kafka (%s); %d records to send again, %d messages "
+                    "unacknowledged", again[0][3], len(again), len(self._unconfirmed))
+        self._failed_rounds += 1
+        if self._failed_rounds % REPLACE_PRODUCER_AFTER == 0:
+            # a producer whose broker lost its state (an idempotent producer's id, a
+            # memory-only broker restarted) may never recover: start afresh
+            log.warning("replacing the Kafka producer after %d failed rounds", self._failed_rounds)
+            self.producer.close(timeout=0)
+            self.producer = self._new_producer()
+        for topic, key, batch, _ in again:
+            batch.queued = False
+            self._send(topic, key, batch)
+        self._resend_at = now + self._resend_delay
+        self._resend_delay = min(self._resend_delay * 2, MAX_RETRY_SECONDS)
 
     def _send_due(self, now: float, everything: bool = False) -> None:
         due = [k for k, b in self._batches.items() if everything or now - b.opened >= self.linger]
         for key in due:
             self._send(*key, self._batches.pop(key))
 
-    def _failed(self, exc: BaseException) -> None:
-        log.error("Kafka did not take a record: %s", exc)
-        self._failure = exc
-
     def _acknowledge_confirmed(self) -> None:
         """PUBACK, in arrival order, every message whose Kafka records are all confirmed."""
+        if self._confirmed:  # Kafka takes records again
+            self._resend_delay, self._failed_rounds = MIN_RETRY_SECONDS, 0
         while self._confirmed:
             for token in self._confirmed.popleft():
                 entry = self._unconfirmed.get(token)
@@ -173,13 +220,23 @@ class MqttKafkaBridge:
                     entry[0] -= 1
         acked = 0
         while self._unconfirmed:
-            records, mid, qos = next(iter(self._unconfirmed.values()))
+            records, mid, qos, _ = next(iter(self._unconfirmed.values()))
             if records > 0:
                 break
             self._unconfirmed.popitem(last=False)
             self.client.ack(mid, qos)
             acked += 1
         self.stats.acknowledged += acked
+
+    def _report_waiting(self, now: float) -> None:
+        """Say so when Kafka has kept messages waiting (the producer retries silently)."""
+        if not self._unconfirmed or now < self._next_wait_report:
+            return
+        oldest = next(iter(self._unconfirmed.values()))[3]
+        if now - oldest >= WAIT_REPORT_SECONDS:
+            log.warning("waiting for Kafka: %d messages unacknowledged, the oldest for %.0fs",
+                        len(self._unconfirmed), now - oldest)
+            self._next_wait_report = now + WAIT_REPORT_SECONDS
 
     def _read_available(self) -> int:
         """paho reads one packet per ``loop()``; read on while the socket has more."""
@@ -215,9 +272,9 @@ class MqttKafkaBridge:
                     self.retry_delay = min(self.retry_delay * 2, MAX_RETRY_SECONDS)
                     self._reconnect()
                     continue
-                if self._failure is not None:
-                    raise KafkaUnavailable(str(self._failure))
                 self._send_due(time.time())
+                self._send_failed_again(time.time())
+                self._report_waiting(time.time())
                 self._acknowledge_confirmed()
                 if time.monotonic() >= next_report:
                     next_report += REPORT_SECONDS

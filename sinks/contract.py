@@ -13,8 +13,9 @@ from fjsense.kinds.base import Table
 
 
 class Sink(Protocol):
-    def add(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
-        """Stage the rows of one Kafka record (a batch) for ``table``."""
+    def add(self, table: Table, rows: list[tuple[Any, ...]], source: str,
+            timestamp_ms: int) -> None:
+        """Stage the rows of one Kafka record (a batch) of topic ``source`` for ``table``."""
 
     async def flush(self) -> dict[str, int]:
         """Write everything staged in one transaction; returns rows newly stored per table."""

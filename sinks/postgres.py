@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTERS: Table = next(s.table for s in PLATFORM_STREAMS if s.topic == DEADLETTER
                            and s.table is not None)
-Group = tuple[str, list[tuple[Any, ...]]]  # the rows of one Kafka record, and its topic
+Group = tuple[str, int, list[tuple[Any, ...]]]  # one Kafka record: topic, timestamp (ms), rows
 
 
 class PostgresSink:
@@ -37,15 +37,16 @@ class PostgresSink:
         self.conn = conn
         self._groups: dict[Table, list[Group]] = defaultdict(list)
 
-    def add(self, table: Table, rows: list[tuple[Any, ...]], source: str = "") -> None:
-        self._groups[table].append((source, rows))
+    def add(self, table: Table, rows: list[tuple[Any, ...]], source: str,
+            timestamp_ms: int) -> None:
+        self._groups[table].append((source, timestamp_ms, rows))
 
     async def flush(self) -> dict[str, int]:
         if not self._groups:
             return {}
         try:
             async with self.conn.transaction():
-                stored = {table.name: await self._write(table, [r for _, rows in groups
+                stored = {table.name: await self._write(table, [r for _, _, rows in groups
                                                                 for r in rows])
                           for table, groups in self._groups.items()}
         except psycopg.OperationalError:
@@ -61,7 +62,7 @@ class PostgresSink:
         refused: list[tuple[Any, ...]] = []
         async with self.conn.transaction():
             for table, groups in self._groups.items():
-                for source, rows in groups:
+                for source, timestamp_ms, rows in groups:
                     try:
                         async with self.conn.transaction():
                             stored[table.name] += await self._write(table, rows)
@@ -77,7 +78,7 @@ class PostgresSink:
                         except psycopg.OperationalError:
                             raise
                         except psycopg.Error as exc:
-                            refused.append(_refusal(table, source, row, exc))
+                            refused.append(_refusal(table, source, timestamp_ms, row, exc))
             if refused:
                 stored[DEAD_LETTERS.name] += await self._write(DEAD_LETTERS, refused)
         return dict(stored)
@@ -99,12 +100,14 @@ class PostgresSink:
             return cur.rowcount
 
 
-def _refusal(table: Table, source: str, row: tuple[Any, ...], exc: psycopg.Error
-             ) -> tuple[Any, ...]:
-    """A ``dead_letters`` row for a row the database refused, with the database's reason."""
+def _refusal(table: Table, source: str, timestamp_ms: int, row: tuple[Any, ...],
+             exc: psycopg.Error) -> tuple[Any, ...]:
+    """A ``dead_letters`` row for a row the database refused, with the database's reason.
+    Its time is the Kafka record's, so a replayed record gives the same (absorbed) row."""
     payload = json.dumps(dict(zip(table.columns, row, strict=True)), default=str).encode()
     reason = f"{table.name}: {exc.diag.message_primary or exc}"
     if exc.diag.sqlstate:
         reason += f" (SQLSTATE {exc.diag.sqlstate})"
     log.error("stored as a dead letter: %s", reason)
-    return (datetime.now(UTC), "sink", reason, source, payload, hashlib.sha256(payload).hexdigest())
+    received = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return (received, "sink", reason, source, payload, hashlib.sha256(payload).hexdigest())

@@ -101,7 +101,7 @@ async def run_sink(
                 assert stream.table is not None
                 for record in records:
                     sink.add(stream.table, stream.rows(record.key, record.timestamp,
-                                                       record.value), tp.topic)
+                                                       record.value), tp.topic, record.timestamp)
                 offsets[tp] = records[-1].offset + 1
             stored = await db.call(flush)
             try:

@@ -54,11 +54,15 @@ def servers(base_settings: Settings) -> Iterator[LocalStack]:
     stack.down()
 
 
+KAFKA_SERVERS: dict[int, Tansu] = {}  # each test's own Tansu, by port
+
+
 @contextmanager
 def fresh_settings(servers: LocalStack, base: Settings, home: Path) -> Iterator[Settings]:
     """A fresh Tansu on a free port and a fresh database on the session's PostgreSQL."""
     tansu = Tansu(home / f"tansu-{uuid.uuid4().hex[:8]}", free_port())
     tansu.start()
+    KAFKA_SERVERS[tansu.port] = tansu
     dbname = f"t_{uuid.uuid4().hex[:12]}"
     try:
         yield base.model_copy(update={
@@ -79,6 +83,12 @@ def fresh_settings(servers: LocalStack, base: Settings, home: Path) -> Iterator[
 def settings(servers: LocalStack, base_settings: Settings, stack_home: Path) -> Iterator[Settings]:
     with fresh_settings(servers, base_settings, stack_home) as fresh:
         yield fresh
+
+
+@pytest.fixture
+def kafka_server(settings: Settings) -> Tansu:
+    """The Tansu of this test's ``settings``, to stop and start it."""
+    return KAFKA_SERVERS[settings.kafka.port]
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,19 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from fjsense import topics
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import wait_for
+from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
 from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
+from fjsense.stack.servers import Tansu
 from ingest.mqtt_kafka import MqttKafkaBridge
 from tests.kafka_read import read_topic
 
@@ -232,3 +234,29 @@ def test_readings_published_while_the_bridge_is_down_wait_in_its_session(
         thread.join(30)
     assert sorted(x["seq"] for r in records for x in json.loads(r.value)) == list(range(10, 20))
     assert bridge.stats.acknowledged == 10
+
+
+def test_the_bridge_waits_out_kafka_and_delivers_what_came_meanwhile(
+    settings: Settings, kafka_server: Tansu, tmp_path: Path
+):
+    ensure_topics(settings)
+    parts = Components(settings, tmp_path)  # its own process, as in production
+    parts.start("bridge")
+    try:
+        parts.wait_bridge_subscribed()
+        publish_as_device(settings, "xiamen-dc1-m02", "xiamen-dc1", range(3))
+        wait_for(lambda: sorted(seqs_in(settings)) == [0, 1, 2], 20, "the first readings")
+        kafka_server.stop()  # memory-only: what was in Kafka is gone with it
+        publish_as_device(settings, "xiamen-dc1-m02", "xiamen-dc1", range(3, 10))
+        wait_for(lambda: "waiting for Kafka" in parts.log("bridge"), 30, "the bridge to wait")
+        time.sleep(30)
+        assert parts.procs["bridge"].poll() is None
+        kafka_server.start()
+        ensure_topics(settings)  # as the stack does after a restart
+        wait_for(lambda: set(seqs_in(settings)) == set(range(3, 10)), 60,
+                 "the readings sent while Kafka was down", lambda: seqs_in(settings))
+        time.sleep(2)  # anything sent twice would be there by now
+    finally:
+        codes = parts.stop_all()
+    assert codes == {"bridge": 0}
+    assert sorted(seqs_in(settings)) == list(range(3, 10))  # each once
