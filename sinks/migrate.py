@@ -4,14 +4,15 @@ Platform steps are files: ``NNNN_name.sql`` runs everywhere; ``NNNN_name.timesca
 runs after it when the ``timescaledb`` extension is available, ``NNNN_name.postgres.sql``
 otherwise. A kind's step (version ``kind/NNNN_name``) makes its tables from their models
 (hypertables, compression and retention on TimescaleDB) and runs its SQL. TimescaleDB variants
-run one statement at a time outside a transaction, because continuous aggregates cannot be
-created inside one. Statements are sent without parameters (the simple protocol).
+run in the step's transaction too (continuous aggregates are made ``WITH NO DATA``, which
+a transaction allows). Statements are sent without parameters (the simple protocol).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 
 import psycopg
@@ -79,35 +80,53 @@ def has_timescaledb(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+LOCK_ID = 0x666A73656E7365  # pg_advisory_lock key: one migrator at a time ("fjsense")
+
+
 def migrate(conn: psycopg.Connection, plugins: tuple[str, ...] = ()) -> list[str]:
-    """Apply the pending migrations on ``conn`` (autocommit); returns what was applied."""
+    """Apply the pending steps on ``conn``; returns what was applied.
+
+    Under a session advisory lock, so concurrent migrators (several containers starting)
+    take turns. Each step, variant and its ``schema_migrations`` row included, is one
+    transaction: a step that fails leaves the database at the previous version, and a re-run
+    applies it again from the start.
+    """
     conn.autocommit = True
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, "
-        "variant text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-    )
-    timescale = has_timescaledb(conn)
-    if timescale:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    variant = "timescaledb" if timescale else "postgres"
-    applied = []
-    for step in migrations(plugins):
-        if step.version in done:
-            continue
-        with conn.transaction():
-            _run(conn, step.base)
-            if not timescale:
-                _run(conn, step.postgres)
-        if timescale:
-            _run(conn, step.timescaledb)
+    conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_ID])
+    try:
         conn.execute(
-            sql.SQL("INSERT INTO schema_migrations (version, variant) VALUES ({}, {})").format(
-                sql.Literal(step.version), sql.Literal(variant)
-            )
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, "
+            "variant text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        applied.append(step.version)
-    return applied
+        timescale = has_timescaledb(conn)
+        if timescale:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        variant = "timescaledb" if timescale else "postgres"
+        applied = []
+        for step in migrations(plugins):
+            if step.version in done:
+                continue
+            with conn.transaction():
+                _run(conn, step.base + (step.timescaledb if timescale else step.postgres))
+                conn.execute(sql.SQL(
+                    "INSERT INTO schema_migrations (version, variant) VALUES ({}, {})").format(
+                    sql.Literal(step.version), sql.Literal(variant)))
+            applied.append(step.version)
+        return applied
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [LOCK_ID])
+
+
+def status(conn: psycopg.Connection, plugins: tuple[str, ...] = ()
+           ) -> list[tuple[str, str | None, datetime | None]]:
+    """Every step in order, with its variant and time when applied (None when pending)."""
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    applied: dict[str, tuple[str, datetime]] = {}
+    if exists and exists[0]:
+        applied = {v: (variant, at) for v, variant, at in conn.execute(
+            "SELECT version, variant, applied_at FROM schema_migrations")}
+    return [(s.version, *applied.get(s.version, (None, None))) for s in migrations(plugins)]
 
 
 def _run(conn: psycopg.Connection, statements: Statements) -> None:

@@ -81,6 +81,10 @@ def test_local_stack_lifecycle_through_the_cli():
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
         assert ("migrations applied: 0001_pipeline, power/0001_tables, power/0002_pue_hourly"
             in up.stderr)
+        steps = fjsense("db", "status", env=env).stdout
+        rows = [[w for w in line.split() if w != "│"] for line in steps.splitlines()]
+        assert [r[:2] for r in rows if r and r[0].startswith("power/")] == [
+            ["power/0001_tables", "applied"], ["power/0002_pue_hourly", "applied"]], steps
         again = fjsense("up", env=env)
         assert again.returncode == 0 and "migrations applied" not in again.stderr
         assert {p.name: p.read_text() for p in (home / "run").iterdir()} == pids

@@ -106,6 +106,21 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
     console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
 
 
+def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
+    import psycopg
+
+    from fjsense.credentials import Credentials
+    from sinks.migrate import status
+
+    with psycopg.connect(Credentials(settings).dsn("admin")) as conn:
+        steps = status(conn, settings.plugins)
+    table = Table("step", "state", "variant", "applied at")
+    for version, variant, at in steps:
+        table.add_row(version, "applied" if at else "pending", variant or "",
+                      f"{at:%Y-%m-%d %H:%M:%S %Z}" if at else "")
+    Console().print(table)
+
+
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
     import signal
 
@@ -192,6 +207,7 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
         "--json", action="store_true")
     db = sub.add_parser("db", help="database").add_subparsers(required=True)
     add("migrate", cmd_migrate, "create database and roles, apply migrations", db)
+    add("status", cmd_db_status, "show the applied and pending migration steps", db)
     add("bridge", cmd_bridge, "run the MQTT → Kafka bridge in the foreground").add_argument(
         "--client-id", default=None, help="MQTT client id (its persistent session); default: "
         "the ingest.client_id setting; give each bridge its own")

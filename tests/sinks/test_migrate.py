@@ -1,8 +1,19 @@
-"""Splitting migration scripts into statements (the TimescaleDB branch runs them one by one)."""
+"""Migrations: statements split as PostgreSQL reads them, steps in order, tables from models,
+and against the real server: a failed step leaves the previous version, migrators take
+turns."""
 
+import threading
+
+import psycopg
+import pytest
+
+from fjsense.credentials import Credentials
 from fjsense.kinds.power import KIND, PUE
+from fjsense.settings import Settings
 from sinks.ddl import create_table
-from sinks.migrate import migrations, split_statements
+from sinks.migrate import bootstrap, migrate, migrations, split_statements, status
+
+FLAKY = ("tests.sinks.flaky_kind",)
 
 
 def test_split_respects_quotes_dollar_quotes_and_comments():
@@ -30,3 +41,43 @@ def test_tables_are_made_from_their_models():
                                '"circuit" text NOT NULL, "kw" double precision NOT NULL')
     assert '"pue" double precision, ' in windows  # Optional in the model: nullable
     assert windows.endswith('PRIMARY KEY ("site", "window_start"))')
+
+
+@pytest.mark.integration
+def test_a_failed_step_leaves_the_previous_version_and_a_rerun_completes(settings: Settings):
+    bootstrap(settings)
+    with psycopg.connect(Credentials(settings).dsn("admin")) as conn:
+        conn.autocommit = True
+        conn.execute("SET fjsense.fail_migration = 'yes'")
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            migrate(conn, FLAKY)
+        steps = {v: variant for v, variant, _ in status(conn, FLAKY)}
+        assert steps["gauge/0001_tables"] == "postgres" and steps["gauge/0002_levels"] is None
+        assert conn.execute("SELECT to_regclass('gauge_levels')").fetchone() == (None,)
+        conn.execute("RESET fjsense.fail_migration")
+        assert migrate(conn, FLAKY) == ["gauge/0002_levels"]
+        assert conn.execute("SELECT name FROM gauge_levels ORDER BY level").fetchall() == [
+            ("blue",), ("red",)]
+        assert all(variant == "postgres" for _, variant, _ in status(conn, FLAKY))
+
+
+@pytest.mark.integration
+def test_concurrent_migrators_take_turns(settings: Settings):
+    bootstrap(settings)
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with psycopg.connect(Credentials(settings).dsn("admin")) as conn:
+                results.append(migrate(conn, FLAKY))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(results, key=len) == [[], [], ["gauge/0001_tables", "gauge/0002_levels"]]

@@ -16,11 +16,12 @@ from psycopg import sql
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
+from fjsense.credentials import Credentials
 from fjsense.deadletter import DEAD_LETTER_COLUMNS
 from fjsense.kinds.power import KIND, PUE
 from fjsense.settings import Settings
 from simulators.power import PowerScenario, generate, scenario_sites
-from sinks.migrate import migrate
+from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
 from streams.contract import Batch
 from streams.durable import encode
@@ -68,22 +69,30 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
     assert migrate(conn) == []  # idempotent
 
 
-def test_every_panel_query_runs_on_timescaledb(tsdb):
-    conn, _ = tsdb
-    settings = Settings()
-    catalog = load_catalog()
+def power_rows(now: datetime) -> tuple[list[tuple], list[tuple]]:
+    """Readings and PUE windows of 2 sites × 2 h, as the sink would store them."""
+    settings, catalog = Settings(), load_catalog()
     streams = stored_streams(settings)
     scenario = PowerScenario(scenario_sites(catalog, 2), START, timedelta(hours=2), seed=3)
     processor = PueProcessor(settings, catalog)
     states: dict[str, dict] = {}
     readings, windows = [], []
-    now = datetime.now(UTC)
     for msg in generate(scenario):  # each reading as a Kafka record of the raw topic would be
         site, value = msg.topic.split("/")[2], b"[" + msg.payload + b"]"
         readings += KIND.raw.rows(site.encode(), int(now.timestamp() * 1000), value)
         batch = Batch(site, KIND.raw.decode(value), now.timestamp())
         for topic, key, out in encode(processor.step(states.setdefault(site, {}), batch)):
             windows += streams[topic].rows(key.encode(), 0, out.encode())
+    return readings, windows
+
+
+@pytest.fixture(scope="module")
+def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
+    """TimescaleDB with readings, windows, an alert, a dead letter and a metric in it."""
+    conn, _ = tsdb
+    now = datetime.now(UTC)
+    readings, windows = power_rows(now)
+    streams = stored_streams(Settings())
     insert(conn, "power_readings", KIND.table.columns, readings)
     insert(conn, "pue_windows", PUE.table.columns, windows)  # type: ignore[union-attr]
     insert(conn, "alert_events", streams["fj.alerts"].table.columns, [  # type: ignore[union-attr]
@@ -95,7 +104,12 @@ def test_every_panel_query_runs_on_timescaledb(tsdb):
            [(now, "sink", "fj.raw.power", len(readings), 0)])
     conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
     assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
+    return conn, windows, now
 
+
+def test_every_panel_query_runs_on_timescaledb(loaded):
+    conn, _, now = loaded
+    settings = Settings()
     for dashboard in all_dashboards(settings):
         for panel in dashboard.panels:
             query = expand(panel.sql, START - timedelta(hours=1), now + timedelta(minutes=1),
@@ -105,3 +119,23 @@ def test_every_panel_query_runs_on_timescaledb(tsdb):
             assert cur.fetchall(), f"{dashboard.uid}: no rows for {panel.title!r}"
     hourly = conn.execute("SELECT site, pue FROM pue_hourly ORDER BY bucket, site").fetchall()
     assert len(hourly) == 4 and all(1.2 < pue < 1.7 for _, pue in hourly)
+
+
+@pytest.mark.integration
+def test_hourly_pue_means_the_same_hour_on_both_backends(loaded, settings: Settings):
+    """The continuous aggregate (TimescaleDB) and the view (PostgreSQL) over the same windows:
+    both bucket a window by the hour it starts in."""
+    tsdb_conn, windows, _ = loaded
+    bootstrap(settings)
+    with psycopg.connect(Credentials(settings).dsn("admin")) as pg:
+        with pg.cursor().copy(sql.SQL("COPY pue_windows ({}) FROM STDIN").format(
+                sql.SQL(", ").join(map(sql.Identifier, PUE.table.columns)))) as copy:  # type: ignore[union-attr]
+            for row in windows:
+                copy.write_row(row)
+        pg.commit()
+        query = ("SELECT bucket, site, round(pue::numeric, 9), windows FROM pue_hourly "
+                 "ORDER BY bucket, site")
+        on_postgres = pg.execute(query).fetchall()
+    on_timescaledb = tsdb_conn.execute(query).fetchall()
+    assert len(on_postgres) == 4 and on_postgres == on_timescaledb
+    assert on_postgres[0][0] == START  # the first hour starts at the first window's start
