@@ -85,6 +85,9 @@ class IngestSettings(_Section):
     """The bridge: micro-batches per Kafka key, bounded by count, size and linger."""
 
     max_future_seconds: int = Field(300, ge=0, description="Reject readings stamped further ahead")
+    max_message_bytes: int = Field(
+        256 * 1024, ge=1024, le=512 * 1024,
+        description="Larger messages are refused whole (a Kafka record holds at most 1 MB)")
     batch_readings: int = Field(1000, ge=1, description="Readings per Kafka record at most")
     batch_bytes: int = Field(512 * 1024, ge=1024, description="Bytes per Kafka record at most")
     linger_ms: int = Field(20, ge=0, description="A batch is sent this long after it opened")

@@ -28,10 +28,11 @@ from paho.mqtt.properties import Properties
 from fjsense import topics
 from fjsense.catalog import Catalog
 from fjsense.credentials import Credentials
+from fjsense.deadletter import DeadLetter
 from fjsense.kinds import registry
 from fjsense.settings import Settings
 from ingest.contract import BridgeStats
-from ingest.validate import Validator
+from ingest.validate import KEPT_BYTES, Checked, Validator
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class MqttKafkaBridge:
         self.settings = settings
         ingest = settings.ingest
         self.kinds = registry(settings.plugins)
-        self.validate = Validator(catalog, self.kinds, timedelta(seconds=ingest.max_future_seconds))
+        self.validate = Validator(catalog, self.kinds, timedelta(seconds=ingest.max_future_seconds),
+                                  ingest.max_message_bytes)
         self.stats = BridgeStats()
         self.linger = ingest.linger_ms / 1000
         self._batches: dict[tuple[str, bytes], Batch] = {}
@@ -129,7 +131,14 @@ class MqttKafkaBridge:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
-        checked = self.validate(msg.topic, bytes(msg.payload), datetime.fromtimestamp(now, UTC))
+        received = datetime.fromtimestamp(now, UTC)
+        try:
+            checked = self.validate(msg.topic, bytes(msg.payload), received)
+        except Exception as exc:
+            log.exception("could not judge a message on %s", msg.topic)
+            checked = Checked(letters=[DeadLetter.of(
+                "ingest", f"could not be validated: {type(exc).__name__}: {exc}", msg.topic,
+                bytes(msg.payload)[:KEPT_BYTES], received)])
         self.stats.received += 1
         token = next(self._tokens) if msg.qos > 0 else None
         records = 0

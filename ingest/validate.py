@@ -8,6 +8,7 @@ on its own; a refused one is dead-lettered with its index and the rest go on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from fjsense.deadletter import DeadLetter
 from fjsense.kinds import Reading, SensorKind
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+KEPT_BYTES = 64 * 1024  # of an oversized message, what its dead letter keeps
 NOT_JSON = ("json_invalid", "json_type")
 
 
@@ -48,10 +50,12 @@ def schema_problem(exc: ValidationError) -> str:
 class Validator:
     """Checks topic, catalog, JSON, schema, time and physics, per reading."""
 
-    def __init__(self, catalog: Catalog, kinds: dict[str, SensorKind], max_future: timedelta):
+    def __init__(self, catalog: Catalog, kinds: dict[str, SensorKind], max_future: timedelta,
+                 max_bytes: int = 256 * 1024):
         self.catalog = catalog
         self.kinds = kinds
         self.max_future = max_future
+        self.max_bytes = max_bytes
         self.arrays = {name: TypeAdapter(list[k.reading]) for name, k in kinds.items()}  # type: ignore[name-defined]
 
     def __call__(self, topic: str, payload: bytes, received_at: datetime) -> Checked:
@@ -60,6 +64,11 @@ class Validator:
         def refuse(reason: str, part: bytes = payload) -> None:
             out.letters.append(DeadLetter.of("ingest", reason, topic, part, received_at))
 
+        if len(payload) > self.max_bytes:
+            refuse(f"payload of {len(payload)} bytes is larger than ingest.max_message_bytes "
+                   f"({self.max_bytes}); sha256 {hashlib.sha256(payload).hexdigest()}, the "
+                   f"first {KEPT_BYTES} bytes kept", payload[:KEPT_BYTES])
+            return out
         parts = topic.split("/")
         if len(parts) != 4 or parts[0] != "fj" or parts[1] not in self.kinds:
             refuse(f"topic {topic!r} is not fj/<kind>/<site>/<device> of a known kind")
@@ -115,7 +124,7 @@ class Validator:
         assert callable(refuse)
         try:
             items = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting too
             refuse(f"payload is not UTF-8 JSON: {exc}")
             return
         good: list[bytes] = []

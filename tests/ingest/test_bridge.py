@@ -260,3 +260,23 @@ def test_the_bridge_waits_out_kafka_and_delivers_what_came_meanwhile(
         codes = parts.stop_all()
     assert codes == {"bridge": 0}
     assert sorted(seqs_in(settings)) == list(range(3, 10))  # each once
+
+
+def test_no_payload_stops_the_bridge(settings: Settings, bridge: MqttKafkaBridge):
+    """Regressions found by fuzzing: a deeply nested array crashed the bridge (RecursionError
+    in the slow path), and a 1 MB payload made a dead letter too large for a Kafka record."""
+    login = Credentials(settings).device("changle-dc1-m01")
+    client = device_client(settings, login.username, login.password)
+    topic = "fj/power/changle-dc1/changle-dc1-m01"
+    deep, huge = b"[" * 20000 + b"]" * 20000, b'{"pad": "' + b"x" * 1_048_576 + b'"}'
+    for payload in (deep, huge, reading("changle-dc1-m01", 77)):
+        client.publish(topic, payload, 1).wait_for_publish(10)
+    [good] = read_topic(settings, "fj.raw.power", expect=1)
+    letters = [DeadLetter.model_validate_json(json.dumps(x))
+               for r in read_topic(settings, topics.DEADLETTER, expect=2) for x in json.loads(r.value)]
+    client.loop_stop()
+    assert [x["seq"] for x in json.loads(good.value)] == [77]
+    reasons = sorted(letter.reason for letter in letters)
+    assert reasons[0].startswith("payload is not UTF-8 JSON") and "recursion" in reasons[0]
+    assert reasons[1].startswith(f"payload of {len(huge)} bytes is larger than ingest.max_message")
+    assert len(next(x for x in letters if x.reason == reasons[1]).payload) == 64 * 1024
