@@ -122,7 +122,7 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
                     " (SELECT count(*) FROM alert_events WHERE notified_at IS NOT NULL)")
         target = (3 * WINDOWS_PER_SITE, len(stats.valid), 2)
         wait_for(lambda: all(a >= b for a, b in zip(conn.execute(progress).fetchone(), target)),
-                 180, f"the whole run to be stored {target}",
+                 300, f"the whole run to be stored {target}",
                  lambda: (conn.execute(progress).fetchone(), parts.log("bridge")[-3000:]))
         yield Run(stats, conn, settings)
     finally:
