@@ -48,7 +48,7 @@ from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
 from fjsense.kinds.power import KIND
 from fjsense.settings import Settings
-from fjsense.stack import LocalStack
+from fjsense.stack import LocalStack, isolated_settings
 from fjsense.stack.service import free_port
 from simulators.messages import SimMessage
 from simulators.publisher import DevicePublisher
@@ -359,8 +359,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="fjsense-bench-"))
     home.chmod(0o755)
-    settings = Settings(mqtt={"port": free_port()}, kafka={"port": free_port()},
-                        database={"port": free_port()}, stack={"home": home})
+    settings = isolated_settings(home)
     stack = LocalStack(settings)
     stack.up()
     parts = Components(settings, home / "logs", verbose=False)
@@ -381,7 +380,7 @@ def main() -> None:
                               "copy_rows_per_s": copy}  # type: ignore[dict-item]
         for name in ("bridge", "worker", "sink"):
             parts.start(name)
-        parts.wait_bridge_subscribed()
+        parts.wait_ready("bridge")
         readings = Readings()
         servers = {s.name: pid for s in stack.local_services() if (pid := s.pid()) is not None}
         with psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True) as conn:
@@ -406,13 +405,14 @@ def main() -> None:
             report["latency"] = timed(  # type: ignore[assignment]
                 f"latency: {rate:,.0f} readings/s for 20 s",
                 lambda: latency(settings, conn, readings, rate, 20.0))
-            parts.start("bridge-2", "bridge --client-id fjsense-bridge-2")
-            parts.wait_bridge_subscribed(name="bridge-2")
+            second = f"bridge --client-id fjsense-bridge-2 --health-port {free_port()}"
+            parts.start("bridge-2", second)
+            parts.wait_ready("bridge-2", port=int(second.split()[-1]))
             two = readings.history(args.single, 1, datetime.now(UTC), step=0.01)
             report["two_bridges"] = timed(  # type: ignore[assignment]
                 f"two bridges: {args.single} queued one-reading messages, both draining",
                 lambda: drain(settings, conn, parts, {"bridge": "bridge", "bridge-2":
-                              "bridge --client-id fjsense-bridge-2"}, two, servers))
+                              second}, two, servers))
         pids = {name: proc.pid for name, proc in parts.procs.items()}
         pids.update(servers)
         report["rss_mb"] = peak_rss_mb(pids)  # type: ignore[assignment]

@@ -102,6 +102,32 @@ class SinkSettings(_Section):
     poll_timeout_ms: int = Field(500, ge=10)
 
 
+class HealthSettings(_Section):
+    """Each component's health endpoint (``GET /health``); port 0 serves none."""
+
+    host: str = Field("127.0.0.1", description="Address the endpoints listen on")
+    run_port: int = Field(18090, ge=0, le=65535, description="The `fjsense run` supervisor")
+    bridge_port: int = Field(18091, ge=0, le=65535)
+    worker_port: int = Field(18092, ge=0, le=65535)
+    sink_port: int = Field(18093, ge=0, le=65535)
+    max_lag: int = Field(
+        100_000, ge=0, description="Consumer lag (records) above which `fjsense health` fails")
+
+    def port(self, component: str) -> int:
+        """The endpoint port of ``component`` (run, bridge, worker or sink)."""
+        port: int = getattr(self, f"{component}_port")
+        return port
+
+
+class SuperviseSettings(_Section):
+    """`fjsense run`: a component that exits is started again, after a doubling pause."""
+
+    min_restart_seconds: float = Field(1.0, gt=0)
+    max_restart_seconds: float = Field(60.0, gt=0)
+    stable_seconds: float = Field(
+        60.0, gt=0, description="Running this long resets a component's restart pause")
+
+
 class AlertSettings(_Section):
     rules_file: Path | None = Field(None, description="YAML rule file; unset = the shipped one")
     webhook_url: str | None = Field(None, description="JSON POST target for alert transitions")
@@ -133,6 +159,8 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     alerts: AlertSettings = AlertSettings()
     catalog: CatalogSettings = CatalogSettings()
+    health: HealthSettings = HealthSettings()
+    supervise: SuperviseSettings = SuperviseSettings()
     stack: StackSettings = StackSettings()
     plugins: tuple[str, ...] = Field(
         (), description="Modules of extra sensor kinds (each with a KIND), e.g. mycorp.kinds.x")

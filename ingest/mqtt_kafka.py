@@ -9,6 +9,7 @@ Kafka does not take is sent again with capped backoff; the bridge never exits fo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import select
@@ -29,6 +30,7 @@ from fjsense import topics
 from fjsense.catalog import Catalog
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
+from fjsense.health import Health
 from fjsense.kinds import registry
 from fjsense.settings import Settings
 from ingest.contract import BridgeStats
@@ -71,6 +73,9 @@ class MqttKafkaBridge:
         self.validate = Validator(catalog, self.kinds, timedelta(seconds=ingest.max_future_seconds),
                                   ingest.max_message_bytes)
         self.stats = BridgeStats()
+        self.health = Health("bridge")
+        self.health.probe("stats", lambda: dataclasses.asdict(self.stats))
+        self.health.probe("unacknowledged", lambda: len(self._unconfirmed))
         self.linger = ingest.linger_ms / 1000
         self._batches: dict[tuple[str, bytes], Batch] = {}
         # per QoS>0 message, by arrival token: [records not yet confirmed, mid, qos, arrival]; tokens,
@@ -116,6 +121,7 @@ class MqttKafkaBridge:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.error("MQTT connect refused: %s; retrying in %.1fs", reason, self.retry_delay)
+            self.health.waiting("the MQTT broker")
             return
         self.retry_delay = MIN_RETRY_SECONDS
         client.subscribe([(f, self.settings.mqtt.qos) for f in self.filters])
@@ -128,6 +134,7 @@ class MqttKafkaBridge:
             return
         log.warning("subscribed to %s", ", ".join(self.filters))
         self.subscribed.set()
+        self.health.ready()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
@@ -200,6 +207,7 @@ class MqttKafkaBridge:
             again.append(self._failed.popleft())
         log.warning("waiting for Kafka (%s); %d records to send again, %d messages "
                     "unacknowledged", again[0][3], len(again), len(self._unconfirmed))
+        self.health.waiting("Kafka")
         self._failed_rounds += 1
         if self._failed_rounds % REPLACE_PRODUCER_AFTER == 0:
             # a producer whose broker lost its state (an idempotent producer's id, a
@@ -222,6 +230,8 @@ class MqttKafkaBridge:
         """PUBACK, in arrival order, every message whose Kafka records are all confirmed."""
         if self._confirmed:  # Kafka takes records again
             self._resend_delay, self._failed_rounds = MIN_RETRY_SECONDS, 0
+            if self.subscribed.is_set() and not self._failed:
+                self.health.ready()
         while self._confirmed:
             for token in self._confirmed.popleft():
                 entry = self._unconfirmed.get(token)
@@ -245,6 +255,7 @@ class MqttKafkaBridge:
         if now - oldest >= WAIT_REPORT_SECONDS:
             log.warning("waiting for Kafka: %d messages unacknowledged, the oldest for %.0fs",
                         len(self._unconfirmed), now - oldest)
+            self.health.waiting("Kafka")
             self._next_wait_report = now + WAIT_REPORT_SECONDS
 
     def _read_available(self) -> int:
@@ -276,6 +287,8 @@ class MqttKafkaBridge:
                 if rc == mqtt.MQTT_ERR_SUCCESS:
                     rc = self._read_available()
                 if rc != mqtt.MQTT_ERR_SUCCESS:
+                    self.subscribed.clear()
+                    self.health.waiting("the MQTT broker")
                     if stop.wait(self.retry_delay):
                         break
                     self.retry_delay = min(self.retry_delay * 2, MAX_RETRY_SECONDS)

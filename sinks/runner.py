@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from fjsense.credentials import Credentials
+from fjsense.health import Health
 from fjsense.kinds.base import Stream
 from fjsense.settings import Settings
 from sinks.notifiers import Notifier, default_notifiers, dispatch
@@ -36,9 +37,10 @@ T = TypeVar("T")
 class Database:
     """The sink's connection, re-made after an outage; ``call`` retries until it succeeds."""
 
-    def __init__(self, dsn: str, stop: asyncio.Event) -> None:
+    def __init__(self, dsn: str, stop: asyncio.Event, health: Health) -> None:
         self.dsn = dsn
         self.stop = stop
+        self.health = health
         self.conn: psycopg.AsyncConnection | None = None
 
     async def call(self, op: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
@@ -47,10 +49,13 @@ class Database:
             try:
                 if self.conn is None or self.conn.closed:
                     self.conn = await psycopg.AsyncConnection.connect(self.dsn)
-                return await op(self.conn)
+                result = await op(self.conn)
+                self.health.ready()
+                return result
             except psycopg.OperationalError as exc:
                 log.warning("waiting for the database (%s); retrying in %.1fs",
                             str(exc).strip().splitlines()[0], delay)
+                self.health.waiting("the database")
                 if self.conn is not None:
                     await self.conn.close()
                     self.conn = None
@@ -66,9 +71,14 @@ class Database:
 
 
 async def run_sink(
-    settings: Settings, stop: asyncio.Event, notifiers: list[Notifier] | None = None
+    settings: Settings, stop: asyncio.Event, notifiers: list[Notifier] | None = None,
+    health: Health | None = None,
 ) -> None:
     """Consume every sink topic in batches until ``stop``; never commit before the database."""
+    health = Health("sink") if health is None else health
+    rows_stored: dict[str, int] = {}
+    lag: dict[str, int] = {}
+    health.update(rows_stored=rows_stored, lag=lag)
     streams = stored_streams(settings)
     notifiers = default_notifiers(settings) if notifiers is None else notifiers
     consumer = AIOKafkaConsumer(
@@ -78,7 +88,7 @@ async def run_sink(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    db = Database(Credentials(settings).dsn("writer"), stop)
+    db = Database(Credentials(settings).dsn("writer"), stop, health)
     sink = PostgresSink(None)  # type: ignore[arg-type]  # bound to db's connection per call
 
     async def flush(conn: psycopg.AsyncConnection) -> dict[str, int]:
@@ -104,12 +114,14 @@ async def run_sink(
                                                        record.value), tp.topic, record.timestamp)
                 offsets[tp] = records[-1].offset + 1
             stored = await db.call(flush)
+            for table, n in stored.items():
+                rows_stored[table] = rows_stored.get(table, 0) + n
             try:
                 await consumer.commit(offsets)
             except CommitFailedError as exc:  # a rebalance during a long outage: replayed
                 log.warning("offsets not committed (%s); the rows will come again, as no-ops", exc)
-            await db.call(partial(_record_metrics, consumer=consumer, offsets=offsets,
-                                  stored=stored, streams=streams))
+            lag.update(await db.call(partial(_record_metrics, consumer=consumer, offsets=offsets,
+                                             stored=stored, streams=streams)))
             await db.call(lambda conn: dispatch(conn, notifiers))
     finally:
         await consumer.stop()
@@ -119,8 +131,9 @@ async def run_sink(
 async def _record_metrics(
     conn: psycopg.AsyncConnection, *, consumer: AIOKafkaConsumer,
     offsets: dict[TopicPartition, int], stored: dict[str, int], streams: dict[str, Stream],
-) -> None:
-    """One row per topic and batch: rows stored and the lag still ahead of the sink."""
+) -> dict[str, int]:
+    """One row per topic and batch: rows stored and the lag still ahead of the sink (returned,
+    by topic)."""
     ends = await consumer.end_offsets(list(offsets))
     now = datetime.now(UTC)
     lag: dict[str, int] = {}
@@ -133,19 +146,20 @@ async def _record_metrics(
                 "VALUES (%s, 'sink', %s, %s, %s) ON CONFLICT DO NOTHING",
                 [now, topic, stored.get(_table_name(streams[topic]), 0), value],
             )
+    return lag
 
 
 def _table_name(stream: Stream) -> str:
     return stream.table.name if stream.table is not None else ""
 
 
-def main(settings: Settings) -> None:
+def main(settings: Settings, health: Health) -> None:
     """Run the sink in the foreground until SIGTERM/SIGINT."""
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_sink(settings, stop)
+        await run_sink(settings, stop, health=health)
 
     asyncio.run(go())

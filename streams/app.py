@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from fjsense.catalog import catalog_of
+from fjsense.health import Health, HealthServer
 from fjsense.kinds import registry
 from fjsense.kinds.base import resolve
 from fjsense.settings import Settings
@@ -24,9 +27,35 @@ def processors(settings: Settings) -> list[Processor]:
     return found + list(alert_processors(load_rules(settings)))
 
 
-def create_app(settings: Settings) -> faust.App:
+class HealthSensor(faust.Sensor):
+    """Tells the worker's health: waiting while partitions are (re)assigned and their tables
+    recovered, ready once it consumes; counts the events it took in."""
+
+    def __init__(self, health: Health) -> None:
+        super().__init__()
+        self.health = health
+        self.events = 0
+        health.probe("events", lambda: self.events)
+
+    def on_rebalance_start(self, app: Any) -> dict:
+        self.health.waiting("partition assignment and table recovery")
+        return {}
+
+    def on_rebalance_end(self, app: Any, state: dict) -> None:
+        self.health.update(partitions=sorted(
+            f"{tp.topic}[{tp.partition}]" for tp in app.assignor.assigned_actives()))
+        self.health.ready()
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        self.events += 1
+
+
+APP_ID = "fjsense-streams"  # also the worker's Kafka consumer group
+
+
+def create_app(settings: Settings, health: Health | None = None) -> faust.App:
     app = faust.App(
-        "fjsense-streams",
+        APP_ID,
         broker=f"kafka://{settings.kafka.servers}",
         store="memory://",
         datadir=str(settings.home / "worker"),
@@ -41,6 +70,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
+    if health is not None:
+        app.sensors.add(HealthSensor(health))
     streams = all_streams(registry(settings.plugins))
     for processor in processors(settings):
         attach(app, processor, streams[processor.source], settings.kafka.partitions)
@@ -51,5 +82,9 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT (as a container would)."""
     from faust.worker import Worker
 
-    app = create_app(settings)
-    Worker(app, loglevel=loglevel).execute_from_commandline()
+    health = Health("worker")
+    server = HealthServer(health, settings.health.host, settings.health.worker_port)
+    try:
+        Worker(create_app(settings, health), loglevel=loglevel).execute_from_commandline()
+    finally:
+        server.close()

@@ -5,9 +5,11 @@ once per Kafka record (a batch of readings). A processor that raises on a readin
 the stream: that reading is dead-lettered and the state stays as it was before it. faust flushes the changelog before it commits
 source offsets, so after a crash the state may be ahead of the committed offset: records at or
 below the stored offset are skipped. Outputs are grouped into one Kafka record per (topic,
-key), enter the outbox in the same changelog record and leave it once Kafka confirmed them;
-after a restart the outbox is sent again. Downstream writes are idempotent, so a repeat costs
-nothing.
+key), enter the outbox in the same changelog record and leave it once Kafka confirmed them.
+When partitions are assigned (a restart, a rebalance), the outboxes of their keys are sent again
+as soon as the table is recovered, without waiting for the key's next record: a station that
+fell silent still gets its last outputs out. Downstream writes are idempotent, so a repeat
+costs nothing.
 """
 
 from __future__ import annotations
@@ -84,7 +86,6 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
     table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
     topics: dict[str, faust.TopicT] = {}
     delivered: set[Encoded] = set()
-    recovered: set[str] = set()
 
     async def publish(record: Encoded) -> None:
         name, key, value = record
@@ -98,23 +99,35 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
 
         future.add_done_callback(confirmed)
 
+    @table.on_recover
+    async def resend_outboxes() -> None:
+        """Outputs of this worker's partitions that may never have reached Kafka."""
+        mine = {tp.partition for tp in app.assignor.assigned_actives()
+                if tp.topic == source.topic}
+        resent = 0
+        for entry in list(table.values()):
+            if entry.get("partition") in mine:
+                for record in entry["outbox"]:
+                    if tuple(record) not in delivered:
+                        await publish(cast(Encoded, tuple(record)))
+                        resent += 1
+        if resent:
+            log.warning("%s: sent %d outbox records again after assignment", processor.name,
+                        resent)
+
     @app.agent(topic_in, name=processor.name)
     async def run(stream: faust.StreamT) -> None:
         async for event in stream.events():
             key = event.key.decode() if event.key else ""
             entry: dict[str, Any] = dict(table[key]) or {"offset": -1, "state": {}, "outbox": []}
             pending = [r for r in map(tuple, entry["outbox"]) if r not in delivered]
-            if key not in recovered:
-                recovered.add(key)
-                for record in pending:
-                    await publish(cast(Encoded, record))
             if event.message.offset <= entry["offset"]:
                 continue
             state, outputs = guarded_step(processor, source, entry["state"], key, event.value,
                                           event.message.timestamp)
             records = encode(outputs)
             delivered.difference_update(map(tuple, entry["outbox"]))
-            table[key] = {"offset": event.message.offset, "state": state,
-                          "outbox": [list(r) for r in pending + records]}
+            table[key] = {"offset": event.message.offset, "partition": event.message.partition,
+                          "state": state, "outbox": [list(r) for r in pending + records]}
             for record in records:
                 await publish(record)

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from fjsense.settings import Settings
-from fjsense.stack import LocalStack
+from fjsense.stack import LocalStack, isolated_settings
 from fjsense.stack.servers import Tansu
 from fjsense.stack.service import free_port, port_open
 
@@ -36,12 +36,7 @@ def stack_home() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def base_settings(stack_home: Path) -> Settings:
-    return Settings(
-        mqtt={"port": free_port()},
-        kafka={"port": free_port(), "partitions": 4},
-        database={"port": free_port()},
-        stack={"home": stack_home},
-    )
+    return isolated_settings(stack_home)
 
 
 @pytest.fixture(scope="session")

@@ -100,7 +100,7 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
                        FJSENSE_ALERTS__WEBHOOK_URL=webhook)
     for name in ("bridge", "worker", "sink"):
         parts.start(name)
-    parts.wait_bridge_subscribed()
+    parts.wait_ready("bridge")
     conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
     scenario = PowerScenario(scenario_sites(load_catalog(), 3), START, timedelta(hours=2),
                              seed=7, cooling_faults=[FAULT], counter_resets=[RESET])

@@ -124,14 +124,21 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
     import signal
 
+    from fjsense.health import HealthServer
     from fjsense.kafka_admin import ensure_topics
     from ingest.mqtt_kafka import MqttKafkaBridge
 
-    ensure_topics(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    MqttKafkaBridge(settings, catalog_of(settings), args.client_id).run(stop)
+    bridge = MqttKafkaBridge(settings, catalog_of(settings), args.client_id)
+    port = settings.health.bridge_port if args.health_port is None else args.health_port
+    server = HealthServer(bridge.health, settings.health.host, port)
+    try:
+        ensure_topics(settings)
+        bridge.run(stop)
+    finally:
+        server.close()
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
@@ -143,11 +150,40 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_sink(settings: Settings, args: argparse.Namespace) -> None:
+    from fjsense.health import Health, HealthServer
     from fjsense.kafka_admin import ensure_topics
     from sinks.runner import main as sink_main
 
-    ensure_topics(settings)
-    sink_main(settings)
+    health = Health("sink")
+    server = HealthServer(health, settings.health.host, settings.health.sink_port)
+    try:
+        ensure_topics(settings)
+        sink_main(settings, health)
+    finally:
+        server.close()
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    from fjsense.commands.supervise import run_supervised
+
+    run_supervised(settings)
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
+    from fjsense.commands.healthcheck import health_checks
+
+    checks = health_checks(settings, args.component)
+    if args.json:
+        print(json.dumps([{"what": c.what, "name": c.name, "ok": c.ok, "state": c.state,
+                           **c.detail} for c in checks], default=str, indent=2))
+    else:
+        table = Table("", "what", "name", "state", "detail")
+        for c in checks:
+            detail = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in c.detail.items())
+            table.add_row("✓" if c.ok else "✗", c.what, c.name, c.state, detail)
+        Console(width=160).print(table)
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
@@ -208,12 +244,22 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     db = sub.add_parser("db", help="database").add_subparsers(required=True)
     add("migrate", cmd_migrate, "create database and roles, apply migrations", db)
     add("status", cmd_db_status, "show the applied and pending migration steps", db)
-    add("bridge", cmd_bridge, "run the MQTT → Kafka bridge in the foreground").add_argument(
+    bridge = add("bridge", cmd_bridge, "run the MQTT → Kafka bridge in the foreground")
+    bridge.add_argument(
         "--client-id", default=None, help="MQTT client id (its persistent session); default: "
         "the ingest.client_id setting; give each bridge its own")
+    bridge.add_argument("--health-port", type=int, default=None,
+                        help="health endpoint port; default: health.bridge_port; 0: none")
     add("worker", cmd_worker, "run the stream processors in the foreground").add_argument(
         "--loglevel", default="warning")
     add("sink", cmd_sink, "run the Kafka → database sink in the foreground")
+    add("run", cmd_run, "run bridge, worker and sink as one supervised group (restarted "
+        "with backoff when they exit)")
+    health = add("health", cmd_health, "every component, server and consumer lag; exit 1 "
+                 "when something is wrong")
+    health.add_argument("--component", choices=("run", "bridge", "worker", "sink"),
+                        help="only this component's own endpoint (a container healthcheck)")
+    health.add_argument("--json", action="store_true")
 
     simulate = sub.add_parser("simulate", help="simulators").add_subparsers(required=True)
     add_parsers(simulate, kinds)

@@ -1,7 +1,7 @@
 """`fjsense demo`: the whole platform on the embedded stack, with a live view and a summary.
 
 Starts Mosquitto, Tansu and PostgreSQL, migrates, writes the Grafana dashboards, runs the
-bridge, worker and sink as their own processes, and replays every kind's demo scenario (each
+bridge, worker and sink under the `fjsense run` supervisor (each its own process), and replays every kind's demo scenario (each
 with an event that raises an alert) until the time is up; then stops all. Everything it shows
 comes from the kind registry.
 """
@@ -27,6 +27,7 @@ from fjsense import topics
 from fjsense.catalog import catalog_of
 from fjsense.commands.processes import Components
 from fjsense.credentials import Credentials
+from fjsense.health import probe
 from fjsense.kafka_admin import ensure_topics
 from fjsense.kinds import SensorKind, registry
 from fjsense.settings import Settings
@@ -56,6 +57,7 @@ class Snapshot:
     counts: dict[str, int]
     views: list[tuple[SensorKind, list[tuple]]]
     firing: list[tuple]
+    components: dict[str, dict]  # what the supervisor says of each component
 
 
 class Observer:
@@ -64,6 +66,7 @@ class Observer:
     def __init__(self, settings: Settings, publisher: DevicePublisher) -> None:
         self.kinds = registry(settings.plugins)
         self.publisher = publisher
+        self.health = settings.health
         self.kafka = KafkaConsumer(bootstrap_servers=settings.kafka.servers, enable_auto_commit=False)
         self.db = psycopg.connect(Credentials(settings).dsn("reader"), autocommit=True)
 
@@ -86,7 +89,8 @@ class Observer:
             "SELECT site, rule, at, value FROM (SELECT DISTINCT ON (rule, site) * FROM "
             "alert_events WHERE state <> 'pending' ORDER BY rule, site, at DESC) last "
             "WHERE state = 'firing' ORDER BY at").fetchall()
-        return Snapshot(time.monotonic(), rows, counts, views, firing)
+        run = probe(self.health.host, self.health.run_port) or {}
+        return Snapshot(time.monotonic(), rows, counts, views, firing, run.get("components", {}))
 
     def close(self) -> None:
         self.kafka.close()
@@ -105,7 +109,10 @@ def render(now: Snapshot, before: Snapshot | None, remaining: float) -> Group:
     alerts = Table("site", "rule", "since", "value", title="firing alerts")
     for site, rule, at, value in now.firing:
         alerts.add_row(site, rule, f"{at:%Y-%m-%d %H:%M}", _fmt(value))
-    parts += [alerts, Panel(f"{remaining:,.0f} s left · Ctrl-C stops early", expand=False)]
+    supervised = " · ".join(f"{name} {c['state']} (restarts {c['restarts']})"
+                            for name, c in now.components.items()) or "supervisor not answering"
+    parts += [alerts, Panel(f"{supervised}\n{remaining:,.0f} s left · Ctrl-C stops early",
+                            title="components", expand=False)]
     return Group(*parts)
 
 
@@ -145,10 +152,9 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
     observer = None
     stop = threading.Event()
     try:
-        with console.status("starting bridge, worker and sink…"):
-            for name in ("bridge", "worker", "sink"):
-                parts.start(name)
-            parts.wait_bridge_subscribed()
+        with console.status("starting bridge, worker and sink under `fjsense run`…"):
+            parts.start("run")  # restarts any of them that exits
+            parts.wait_ready("run", timeout=120)
         span = timedelta(minutes=minutes * speed)
         now = datetime.now(UTC)
         catalog = catalog_of(settings)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from fjsense.health import probe
 from fjsense.settings import Settings
 
 
@@ -38,6 +39,7 @@ class Components:
     """`fjsense bridge|worker|sink` as child processes, logs under ``logs``."""
 
     def __init__(self, settings: Settings, logs: Path, verbose: bool = True, **env: str) -> None:
+        self.settings = settings
         self.env = settings_env(settings, **env)
         self.verbose = verbose
         self.logs = logs
@@ -54,10 +56,25 @@ class Components:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
 
-    def wait_bridge_subscribed(self, timeout: float = 30, name: str = "bridge") -> None:
-        """Before its first subscription the broker has no session to queue readings in."""
-        wait_for(lambda: "subscribed to" in self.log(name), timeout, f"{name} to subscribe",
-                 lambda: self.log(name)[-2000:])
+    def health(self, name: str, port: int | None = None) -> dict | None:
+        """What component ``name`` says of itself (None while nothing answers)."""
+        component = name.split("-")[0]  # bridge-2 is a bridge
+        return probe(self.settings.health.host,
+                     self.settings.health.port(component) if port is None else port)
+
+    def wait_ready(self, name: str, timeout: float = 60, port: int | None = None) -> None:
+        """Until the component's health endpoint says ready (a bridge: subscribed, so that
+        the broker queues readings in its session; a worker: partitions assigned)."""
+        def ready() -> bool:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"{name} exited ({proc.returncode}): "
+                                     f"{self.log(name)[-2000:]}")
+            report = self.health(name, port)
+            return report is not None and report["state"] == "ready"
+
+        wait_for(ready, timeout, f"{name} to be ready",
+                 lambda: (self.health(name, port), self.log(name)[-2000:]))
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
 from fjsense.mqtt_auth import acl_file, password_file
 from fjsense.settings import Settings
 from fjsense.stack.servers import Mosquitto, Postgres, Tansu
-from fjsense.stack.service import Service, ServiceError
+from fjsense.stack.service import Service, ServiceError, free_port
 
-__all__ = ["LocalStack", "ServiceError", "ServiceStatus"]
+__all__ = ["LocalStack", "ServiceError", "ServiceStatus", "isolated_settings"]
+
+
+def isolated_settings(home: Path, **sections: Any) -> Settings:
+    """Settings whose servers and health endpoints all take free ports, under ``home``: a
+    stack that runs beside any other (tests, benchmarks)."""
+    health = {f"{c}_port": free_port() for c in ("run", "bridge", "worker", "sink")}
+    return Settings(mqtt={"port": free_port()}, kafka={"port": free_port()},
+                    database={"port": free_port()}, health=health, stack={"home": home},
+                    **sections)
 
 
 @dataclass(frozen=True)

@@ -243,16 +243,18 @@ def test_the_bridge_waits_out_kafka_and_delivers_what_came_meanwhile(
     parts = Components(settings, tmp_path)  # its own process, as in production
     parts.start("bridge")
     try:
-        parts.wait_bridge_subscribed()
+        parts.wait_ready("bridge")
         publish_as_device(settings, "xiamen-dc1-m02", "xiamen-dc1", range(3))
         wait_for(lambda: sorted(seqs_in(settings)) == [0, 1, 2], 20, "the first readings")
         kafka_server.stop()  # memory-only: what was in Kafka is gone with it
         publish_as_device(settings, "xiamen-dc1-m02", "xiamen-dc1", range(3, 10))
-        wait_for(lambda: "waiting for Kafka" in parts.log("bridge"), 30, "the bridge to wait")
+        wait_for(lambda: (parts.health("bridge") or {}).get("waiting_for") == "Kafka", 30,
+                 "the bridge to say it waits for Kafka", lambda: parts.health("bridge"))
         time.sleep(30)
         assert parts.procs["bridge"].poll() is None
         kafka_server.start()
         ensure_topics(settings)  # as the stack does after a restart
+        parts.wait_ready("bridge")  # it says so itself once Kafka takes records again
         wait_for(lambda: set(seqs_in(settings)) == set(range(3, 10)), 60,
                  "the readings sent while Kafka was down", lambda: seqs_in(settings))
         time.sleep(2)  # anything sent twice would be there by now

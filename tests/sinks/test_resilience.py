@@ -64,7 +64,7 @@ def test_the_pipeline_waits_out_a_database_outage(settings: Settings, servers: L
     parts = Components(settings, tmp_path)
     for name in ("bridge", "worker", "sink"):
         parts.start(name)
-    parts.wait_bridge_subscribed()
+    parts.wait_ready("bridge")
     start = datetime(2026, 2, 3, 4, 0, tzinfo=UTC)
     scenario = PowerScenario(scenario_sites(load_catalog(), 2), start, timedelta(minutes=40))
     messages = list(arrays(generate(scenario), 1, 20, seed=5))
@@ -78,7 +78,8 @@ def test_the_pipeline_waits_out_a_database_outage(settings: Settings, servers: L
                      60, "the first windows")
         servers.postgres.stop()
         stats = publisher.run(messages[half:])  # stored nowhere for now: they wait in Kafka
-        wait_for(lambda: "waiting for the database" in parts.log("sink"), 30, "the sink to wait")
+        wait_for(lambda: (parts.health("sink") or {}).get("waiting_for") == "the database", 30,
+                 "the sink to say it waits for the database", lambda: parts.health("sink"))
         outage_ends = datetime.now(UTC) + timedelta(seconds=30)
         wait_for(lambda: datetime.now(UTC) >= outage_ends, 40, "30 s of outage")
         assert {n: p.poll() for n, p in parts.procs.items()} == dict.fromkeys(parts.procs)

@@ -53,7 +53,7 @@ def stored(thermo: Settings, tmp_path_factory: pytest.TempPathFactory
     parts = Components(thermo, tmp_path_factory.mktemp("thermo-logs"))
     for name in ("bridge", "worker", "sink"):
         parts.start(name)
-    parts.wait_bridge_subscribed()
+    parts.wait_ready("bridge")
     args = argparse.Namespace(interval=None, hot_at=17)
     messages = list(arrays(ThermometerSimulator().messages(
         thermo, catalog_of(thermo), args, END, SPAN), 1, 7, seed=3))
