@@ -86,3 +86,14 @@ def test_bridges_each_have_their_own_session():
         args = build_parser().parse_args(OURS[name]["command"])
         assert args.client_id == OURS[name]["command"][-1]
     assert len(set(ids)) == 2
+
+
+@pytest.mark.parametrize("name", ["bridge-1", "bridge-2", "worker", "sink"])
+def test_components_restart_and_are_checked_through_their_own_endpoint(name: str):
+    service = OURS[name]
+    assert service["restart"] == "unless-stopped"
+    check = service["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "fjsense"]
+    args = build_parser().parse_args(check[2:])
+    assert args.command == "health" and args.component == service["command"][0]
+    assert service["healthcheck"]["start_period"] and service["healthcheck"]["retries"] >= 3
