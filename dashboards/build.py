@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from dashboards.alerting import alert_provisioning
+from dashboards.alerts import alerts_dashboard
 from dashboards.grafana import DATASOURCE, Dashboard
 from dashboards.pipeline import pipeline_dashboard
 from fjsense.kinds import registry
@@ -15,10 +17,10 @@ from fjsense.settings import Settings
 
 
 def all_dashboards(settings: Settings) -> list[Dashboard]:
-    """Every kind's dashboards, then the pipeline's."""
+    """Every kind's dashboards, then the platform's: alerts and pipeline."""
     kinds = registry(settings.plugins)
     boards = [resolve(ref)(settings) for kind in kinds.values() for ref in kind.dashboards]
-    return [*boards, pipeline_dashboard(kinds)]
+    return [*boards, alerts_dashboard(), pipeline_dashboard(kinds)]
 
 
 def datasource(settings: Settings) -> dict:
@@ -49,14 +51,16 @@ def provider() -> dict:
 
 
 def write_provisioning(settings: Settings, out: Path) -> list[Path]:
-    """Write ``dashboards/*.json`` and ``provisioning/{datasources,dashboards}/fjsense.yaml``."""
+    """Write ``dashboards/*.json`` and ``provisioning/{datasources,dashboards,alerting}/
+    fjsense.yaml`` (the last: the alert rules as Grafana-managed rules)."""
     written = []
     for dashboard in all_dashboards(settings):
         path = out / "dashboards" / f"{dashboard.uid}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(dashboard.to_json(), indent=2, ensure_ascii=False))
         written.append(path)
-    for kind, content in (("datasources", datasource(settings)), ("dashboards", provider())):
+    for kind, content in (("datasources", datasource(settings)), ("dashboards", provider()),
+                          ("alerting", alert_provisioning(settings))):
         path = out / "provisioning" / kind / "fjsense.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(content, sort_keys=False))

@@ -68,8 +68,8 @@ def datacenter_dashboard(settings: Settings) -> Dashboard:
             ),
             Panel(
                 "Recent alerts",
-                "SELECT at AS \"time\", site, rule, state, round(value::numeric, 3) AS value,"
-                " summary\n"
+                "SELECT at AS \"time\", group_key AS site, rule, state,"
+                " round(value::numeric, 3) AS value, summary\n"
                 "FROM alert_events\n"
                 "WHERE $__timeFilter(at) AND site IN ($site)\n"
                 "ORDER BY at DESC LIMIT 100",

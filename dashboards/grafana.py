@@ -69,11 +69,36 @@ class Variable:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """Events drawn over every time panel: its SQL returns ``time``, ``text`` and ``tags``."""
+
+    name: str
+    sql: str
+    color: str = "red"
+    columns: tuple[str, ...] = ("time", "text", "tags")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "datasource": DATASOURCE, "enable": True,
+                "iconColor": self.color, "rawQuery": self.sql,
+                "target": {"refId": "Anno", "editorMode": "code", "format": "table",
+                           "rawQuery": True, "rawSql": self.sql}}
+
+
+# Alert transitions over the sensor panels of every kind's dashboard
+ALERT_ANNOTATION = Annotation(
+    "alert transitions",
+    "SELECT at AS \"time\", rule || ' ' || state || ': ' || summary AS text,\n"
+    "  group_key || ',' || severity AS tags\n"
+    "FROM alert_events WHERE $__timeFilter(at) AND state <> 'pending'\nORDER BY at")
+
+
+@dataclass(frozen=True)
 class Dashboard:
     uid: str
     title: str
     panels: tuple[Panel, ...]
     variables: tuple[Variable, ...] = ()
+    annotations: tuple[Annotation, ...] = (ALERT_ANNOTATION,)
     tags: tuple[str, ...] = ("fjsense",)
     refresh: str = "10s"
     time_from: str = "now-6h"
@@ -91,5 +116,6 @@ class Dashboard:
             "timezone": "Asia/Shanghai", "schemaVersion": 39, "version": 1,
             "refresh": self.refresh, "time": {"from": self.time_from, "to": "now"},
             "templating": {"list": [v.to_json() for v in self.variables]},
+            "annotations": {"list": [a.to_json() for a in self.annotations]},
             "panels": laid_out, "editable": True,
         }

@@ -22,3 +22,18 @@ def ensure_topics(settings: Settings) -> None:
                 pass
     finally:
         admin.close()
+
+
+# Tansu 0.6, the embedded broker, keeps a partition's high watermark at the base offset of its
+# last *batch* plus one. Records after the first of a multi-record batch are then beyond it:
+# ListOffsets under-reports (faust recovers only part of a changelog), and a consumer whose
+# committed offset falls inside such a batch is served nothing more, ever. Producers to the
+# embedded broker therefore send batches of one record (a limit in bytes that every record
+# exceeds). Apache Kafka needs none of this: there the clients' own defaults apply.
+TANSU_ONE_RECORD_PER_BATCH = 1
+KAFKA_BATCH_BYTES = 16384  # the clients' default
+
+
+def producer_batch_bytes(settings: Settings) -> int:
+    """The producer batch size (bytes) for the configured broker."""
+    return KAFKA_BATCH_BYTES if settings.kafka.external else TANSU_ONE_RECORD_PER_BATCH

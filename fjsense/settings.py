@@ -110,11 +110,12 @@ class HealthSettings(_Section):
     bridge_port: int = Field(18091, ge=0, le=65535)
     worker_port: int = Field(18092, ge=0, le=65535)
     sink_port: int = Field(18093, ge=0, le=65535)
+    notify_port: int = Field(18094, ge=0, le=65535)
     max_lag: int = Field(
         100_000, ge=0, description="Consumer lag (records) above which `fjsense health` fails")
 
     def port(self, component: str) -> int:
-        """The endpoint port of ``component`` (run, bridge, worker or sink)."""
+        """The endpoint port of ``component`` (run, bridge, worker, sink or notify)."""
         port: int = getattr(self, f"{component}_port")
         return port
 
@@ -130,8 +131,32 @@ class SuperviseSettings(_Section):
 
 class AlertSettings(_Section):
     rules_file: Path | None = Field(None, description="YAML rule file; unset = the shipped one")
-    webhook_url: str | None = Field(None, description="JSON POST target for alert transitions")
+    tick_seconds: float = Field(
+        1.0, gt=0, description="How often rules are judged without data (no data, for, "
+        "keep_firing_for)")
+    live_within_seconds: float = Field(
+        900.0, ge=0, description="A stream whose newest event time is this close to now is "
+        "live: its event time moves on with the wall clock while it is silent")
+    webhook_url: str | None = Field(None, description="JSON POST target for alert messages")
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key signing each webhook body (X-Fjsense-Signature)")
     mqtt_topic_prefix: str = "fj/alerts"
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail; unset: no e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str = "fjsense@localhost"
+    email_to: tuple[str, ...] = Field((), description="Recipients of alert e-mail")
+    group_wait_seconds: float = Field(
+        30.0, ge=0, description="A new group of alerts waits this long to gather more")
+    group_interval_seconds: float = Field(
+        300.0, ge=0, description="A group already notified waits this long before the next")
+    repeat_interval_seconds: float = Field(
+        4 * 3600.0, gt=0, description="A still firing, unacknowledged alert is sent again")
+    notify_poll_seconds: float = Field(0.5, gt=0, description="How often the notifier looks")
+    max_retry_seconds: float = Field(
+        60.0, gt=0, description="Longest pause between two delivery attempts")
 
 
 class CatalogSettings(_Section):

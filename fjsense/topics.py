@@ -5,6 +5,9 @@ Each kind's own raw and derived streams are declared by the kind (``fjsense.kind
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from pydantic import AwareDatetime
 
 from fjsense.deadletter import DEAD_LETTER_COLUMNS, DeadLetter, dead_letter_row
@@ -12,28 +15,57 @@ from fjsense.kinds.base import Record, SensorKind, Stream, Table
 
 DEADLETTER = "fj.deadletter"
 ALERTS = "fj.alerts"
+ALERT_SAMPLES = "fj.alerts.samples"
 
 
 class AlertEvent(Record):
-    """One transition of one alert rule for one group (pending, firing, resolved, cancelled)."""
+    """One transition of one alert rule for one group (a device, site or region): pending,
+    firing, resolved or cancelled. ``inhibited`` says why it must not be notified (stale
+    station, failing QC), else null."""
 
     rule: str
-    site: str
+    group_key: str
+    group_by: str
     state: str
     at: AwareDatetime
     value: float | None
-    threshold: float
+    threshold: float | None
     severity: str
+    labels: dict[str, str]
     summary: str
+    inhibited: str | None
     notify: bool
+    site: str | None
+    region: str | None
+
+
+class AlertSample(Record):
+    """What a rule judges of one record, re-keyed by its group where that is not the source's
+    key (a region); for a roll-up, whether ``member`` (a station) fires."""
+
+    rule: str
+    group_key: str
+    site: str | None
+    at: AwareDatetime
+    value: float | str | None
+    qc: int | None = None
+    member: str | None = None
+
+
+def alert_event_row(item: dict[str, Any]) -> tuple[Any, ...]:
+    """An ``alert_events`` row: labels as JSON text (the column is jsonb)."""
+    return tuple(json.dumps(item[c]) if c == "labels" else item.get(c)
+                 for c in AlertEvent.model_fields)
 
 
 PLATFORM_STREAMS = (
     Stream(DEADLETTER, DeadLetter, Table("dead_letters", DeadLetter, ("received_at",),
                                          "received_at", names=DEAD_LETTER_COLUMNS),
            row=dead_letter_row),
-    Stream(ALERTS, AlertEvent, Table("alert_events", AlertEvent, ("rule", "site", "state", "at"),
-                                     "at")),
+    Stream(ALERTS, AlertEvent, Table("alert_events", AlertEvent,
+                                     ("rule", "group_key", "state", "at"), "at"),
+           row=alert_event_row),
+    Stream(ALERT_SAMPLES, AlertSample),
 )
 
 

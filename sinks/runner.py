@@ -23,7 +23,6 @@ from fjsense.credentials import Credentials
 from fjsense.health import Health
 from fjsense.kinds.base import Stream
 from fjsense.settings import Settings
-from sinks.notifiers import Notifier, default_notifiers, dispatch
 from sinks.postgres import PostgresSink
 from sinks.tables import stored_streams
 
@@ -48,7 +47,9 @@ class Database:
         while True:
             try:
                 if self.conn is None or self.conn.closed:
-                    self.conn = await psycopg.AsyncConnection.connect(self.dsn)
+                    # autocommit: every write is in an explicit transaction block, and a
+                    # stray statement never leaves one open
+                    self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
                 result = await op(self.conn)
                 self.health.ready()
                 return result
@@ -71,8 +72,7 @@ class Database:
 
 
 async def run_sink(
-    settings: Settings, stop: asyncio.Event, notifiers: list[Notifier] | None = None,
-    health: Health | None = None,
+    settings: Settings, stop: asyncio.Event, health: Health | None = None,
 ) -> None:
     """Consume every sink topic in batches until ``stop``; never commit before the database."""
     health = Health("sink") if health is None else health
@@ -80,7 +80,6 @@ async def run_sink(
     lag: dict[str, int] = {}
     health.update(rows_stored=rows_stored, lag=lag)
     streams = stored_streams(settings)
-    notifiers = default_notifiers(settings) if notifiers is None else notifiers
     consumer = AIOKafkaConsumer(
         *streams,
         bootstrap_servers=settings.kafka.servers,
@@ -97,8 +96,7 @@ async def run_sink(
 
     await consumer.start()
     try:
-        # what a crashed predecessor stored but did not notify
-        await db.call(lambda conn: dispatch(conn, notifiers))
+        await db.call(lambda conn: conn.execute("SELECT 1"))  # ready once both answer
         while not stop.is_set():
             batches = await consumer.getmany(
                 timeout_ms=settings.sink.poll_timeout_ms, max_records=settings.sink.max_batch
@@ -122,7 +120,6 @@ async def run_sink(
                 log.warning("offsets not committed (%s); the rows will come again, as no-ops", exc)
             lag.update(await db.call(partial(_record_metrics, consumer=consumer, offsets=offsets,
                                              stored=stored, streams=streams)))
-            await db.call(lambda conn: dispatch(conn, notifiers))
     finally:
         await consumer.stop()
         await db.close()

@@ -1,145 +1,290 @@
-"""The alert engine: rules over derived streams, with pending → firing → resolved states.
+"""The alert engine in the stream: rules judged per group, in event time, on records and on a
+timer.
 
-A rule watches one metric of one topic, per group (e.g. per site), in event time. Above the
-threshold it goes *pending*; still above after ``for_seconds`` it is *firing*; it *resolves*
-only below ``resolve_below`` (hysteresis). Falling back before firing *cancels* the pending
-state. Each transition is one output record, never one per reading.
+Every kind's streams are keyed by site, so rules grouped by device or site are judged where the
+records arrive (``SourceAlerts``, one processor per watched stream, state under the site key).
+Rules grouped by region are not: their samples are re-keyed by region onto
+``fj.alerts.samples`` and judged there (``RegionAlerts``), as are roll-ups of station alerts
+("3 of 7 buoys in Minjiang estuary hypoxic"). Each transition is one record on ``fj.alerts``.
+
+Time passes without data: ``tick`` judges every group at the stream's watermark, the newest
+event time seen, which moves on with the wall clock while the stream is live (its newest event
+time within ``alerts.live_within_seconds`` of now) and stands still for a replay of the past.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import datetime
-from importlib import resources
+import logging
+import math
+import string
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
-from fjsense import topics
-from fjsense.kinds import registry
+from fjsense.catalog import Catalog, Site
+from fjsense.health import Health
+from fjsense.rules import Rule, RuleError, RuleSet, in_scope, limit_for, load_rules
 from fjsense.settings import Settings
-from fjsense.topics import AlertEvent, all_streams
+from fjsense.topics import ALERT_SAMPLES, ALERTS, AlertEvent, AlertSample
 from streams.contract import Batch, Output
+from streams.lifecycle import Limits, Transition, observe, tick
 
-States = ("pending", "firing", "resolved", "cancelled")
-
-
-class Rule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    severity: str
-    source: str
-    metric: str
-    group_by: str
-    at: str
-    above: float
-    for_seconds: float = Field(ge=0)
-    resolve_below: float
-    notify_on: tuple[str, ...] = ("firing", "resolved")
-    summary: str
+log = logging.getLogger(__name__)
 
 
-def load_rules(settings: Settings) -> list[Rule]:
-    """Read the rule file, filling ``${section.name}`` from the settings; a rule must watch a
-    stream of the kind registry and name fields of its records."""
-    path = settings.alerts.rules_file
-    text = (
-        path.read_text(encoding="utf-8") if path is not None
-        else resources.files("streams").joinpath("alert_rules.yaml").read_text(encoding="utf-8")
-    )
+class EventClock:
+    """A stream's watermark: its newest event time, moved on by the wall clock while live."""
 
-    def setting(match: re.Match[str]) -> str:
-        value: Any = settings
-        for part in match.group(1).split("."):
-            if not hasattr(value, part):
-                raise ValueError(f"alert rules name an unknown setting ${{{match.group(1)}}}")
-            value = getattr(value, part)
-        return str(value)
+    def __init__(self, live_within: float) -> None:
+        self.live_within = live_within
+        self.newest = -math.inf
+        self.seen_at = 0.0  # wall time when ``newest`` came
 
-    data = yaml.safe_load(re.sub(r"\$\{([a-z_.]+)\}", setting, text))
-    rules = [Rule.model_validate(r) for r in data["rules"]]
-    streams = all_streams(registry(settings.plugins))
-    for rule in rules:
-        stream = streams.get(rule.source)
-        if stream is None:
-            raise ValueError(f"rule {rule.name}: no stream {rule.source!r}; streams: "
-                             f"{', '.join(sorted(streams))}")
-        missing = {rule.metric, rule.group_by, rule.at} - set(stream.model.model_fields)
-        if missing:
-            raise ValueError(f"rule {rule.name}: {rule.source} records have no "
-                             f"{', '.join(sorted(missing))}")
-        if rule.resolve_below > rule.above:
-            raise ValueError(f"rule {rule.name}: resolve_below above the firing threshold")
-        if not set(rule.notify_on) <= set(States):
-            raise ValueError(f"rule {rule.name}: notify_on must name states of {States}")
-    return rules
+    def saw(self, at: float, wall: float) -> None:
+        if at > self.newest:
+            self.newest, self.seen_at = at, wall
+
+    def watermark(self, wall: float) -> float | None:
+        if self.newest == -math.inf:
+            return None
+        if wall - self.newest <= self.live_within:
+            return self.newest + max(wall - self.seen_at, 0.0)
+        return self.newest
 
 
-@dataclass(frozen=True)
-class Transition:
-    state: str
-    threshold: float
+class _Formatter(string.Formatter):
+    """Annotation templates never fail a transition: a field that does not format is shown
+    as it is."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        try:
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError):
+            return "—" if value is None else str(value)
+
+    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        return kwargs.get(key, "{" + str(key) + "}") if isinstance(key, str) else "?"
 
 
-def evaluate(rule: Rule, st: dict[str, Any], at: float, value: float | None) -> Transition | None:
-    """Advance one rule's state for one group with the value at event time ``at``."""
-    if value is None:
-        return None
-    current = st.get("state", "inactive")
-    if current == "inactive" and value > rule.above:
-        st.update(state="pending", since=at)
-        return Transition("pending", rule.above)
-    if current == "pending":
-        if value <= rule.above:
-            st.update(state="inactive", since=None)
-            return Transition("cancelled", rule.above)
-        if at - st["since"] >= rule.for_seconds:
-            st.update(state="firing")
-            return Transition("firing", rule.above)
-    if current == "firing" and value < rule.resolve_below:
-        st.update(state="inactive", since=None)
-        return Transition("resolved", rule.resolve_below)
-    return None
+_FORMAT = _Formatter()
 
 
-class AlertProcessor:
-    """Evaluates every rule of one source stream (one processor per source topic)."""
+class _Engine:
+    """What both processors share: limits per site, and transitions made into records."""
 
-    def __init__(self, source: str, rules: list[Rule]) -> None:
+    def __init__(self, rules: list[Rule], catalog: Catalog, settings: Settings) -> None:
+        self.rules = {r.name: r for r in rules}
+        self.catalog = catalog
+        self.clock = EventClock(settings.alerts.live_within_seconds)
+        self.regions = {r.id: r.name for r in catalog.regions}
+
+    def site(self, site_id: str | None) -> Site | None:
+        if site_id is None:
+            return None
+        try:
+            return self.catalog.site(site_id)
+        except KeyError:
+            return None
+
+    def limits(self, rule: Rule, site: Site | None) -> Limits:
+        if rule.kind == "rollup":
+            return Limits(above=rule.min_firing - 0.5)
+        return Limits(limit_for(rule.above, site), limit_for(rule.below, site),
+                      limit_for(rule.clear, site))
+
+    def events(self, rule: Rule, group: str, site: Site | None, changes: list[Transition],
+               extra: dict[str, Any] | None = None) -> list[Output]:
+        out = []
+        region = site.region if site is not None else (group if rule.group_by == "region"
+                                                       else None)
+        name = (self.regions.get(group, group) if rule.group_by == "region"
+                else site.name if site is not None else group)
+        for change in changes:
+            value = change.value if isinstance(change.value, int | float) else None
+            summary = _FORMAT.format(rule.summary_template, rule=rule.name, state=change.state,
+                                     group=group, name=name, value=change.value,
+                                     threshold=change.threshold,
+                                     unit=rule.annotations.get("unit", ""), **(extra or {}))
+            out.append(Output(ALERTS, group, AlertEvent(
+                rule=rule.name, group_key=group, group_by=rule.group_by, state=change.state,
+                at=datetime.fromtimestamp(change.at, UTC), value=value,
+                threshold=change.threshold, severity=rule.severity,
+                labels={"rule": rule.name, "severity": rule.severity,
+                        rule.group_by: group, **({"region": region} if region else {}),
+                        **rule.labels},
+                summary=summary, inhibited=change.inhibited,
+                notify=change.state in rule.notify_on and change.inhibited is None,
+                site=site.id if site is not None else None, region=region)))
+        return out
+
+    def tick_groups(self, state: dict[str, Any], wall: float) -> list[Output]:
+        """Let event time pass for every group held in ``state``."""
+        for groups in state.values():
+            for st in groups.values():
+                if "max_at" in st:
+                    self.clock.saw(st["max_at"], wall)
+        watermark = self.clock.watermark(wall)
+        if watermark is None:
+            return []
+        out: list[Output] = []
+        for rule_name, groups in state.items():
+            rule = self.rules.get(rule_name)
+            if rule is None:
+                continue  # a rule since removed from the file
+            for group, st in groups.items():
+                site = self.site(st.get("site"))
+                out += self.events(rule, group, site,
+                                   tick(rule, st, watermark, self.limits(rule, site)))
+        return out
+
+
+class SourceAlerts(_Engine):
+    """The rules of one source stream: judges device and site groups in place, sends region
+    groups (and roll-ups of station alerts) on as samples keyed by region."""
+
+    def __init__(self, source: str, rules: RuleSet, catalog: Catalog, settings: Settings) -> None:
+        super().__init__(rules.of_source(source), catalog, settings)
         self.source = source
         self.name = f"alerts-{source}"
-        self.rules = [r for r in rules if r.source == source]
+        self.stream = rules.streams[source]
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
-        outputs = []
+        out: list[Output] = []
+        wall = time.time()  # when we saw it: the clock's idle time starts now
         for record in batch.items:
-            for rule in self.rules:
-                outputs += self._evaluate(rule, state, record)
-        return outputs
+            for rule in self.rules.values():
+                out += self._record(state, rule, record, batch.key, wall)
+        return out
 
-    def _evaluate(self, rule: Rule, state: dict[str, Any], record: Any) -> list[Output]:
-        group = str(getattr(record, rule.group_by))
-        st = state.setdefault(f"{rule.name}|{group}", {})
-        when: datetime = getattr(record, rule.at)
-        at = when.timestamp()
-        if st.get("last_at") is not None and at <= st["last_at"]:
-            return []  # a repeat of a record already evaluated
-        st["last_at"] = at
-        value = getattr(record, rule.metric)
-        change = evaluate(rule, st, at, value)
-        if change is None:
+    def _record(self, state: dict[str, Any], rule: Rule, record: Any, key: str,
+                wall: float) -> list[Output]:
+        if rule.kind == "rollup":
+            return self._member(rule, record)
+        site_id = getattr(record, "site", None) or key
+        site = self.site(site_id)
+        if not in_scope(rule, site):
             return []
-        return [Output(topics.ALERTS, group, AlertEvent(
-            rule=rule.name, site=group, state=change.state, at=when, value=value,
-            threshold=change.threshold, severity=rule.severity,
-            notify=change.state in rule.notify_on,
-            summary=rule.summary.format(group=group, value=value, threshold=change.threshold),
-        ))]
+        at = getattr(record, rule.at).timestamp()
+        self.clock.saw(at, wall)
+        value = getattr(record, rule.metric) if rule.metric else None
+        qc = getattr(record, "qc", None)
+        if rule.group_by == "region":
+            if site is None:
+                return []
+            return [Output(ALERT_SAMPLES, site.region, AlertSample(
+                rule=rule.name, group_key=site.region, site=site_id,
+                at=getattr(record, rule.at), value=value, qc=qc))]
+        group = record.device if rule.group_by == "device" else site_id
+        st = state.setdefault(rule.name, {}).setdefault(group, {"site": site_id})
+        return self.events(rule, group, site, observe(rule, st, at, value,
+                                                      self.limits(rule, site), qc))
+
+    def _member(self, rule: Rule, event: AlertEvent) -> list[Output]:
+        """A station alert's transition, for the roll-up of its region."""
+        if event.rule != rule.of or event.region is None or event.state == "pending":
+            return []
+        return [Output(ALERT_SAMPLES, event.region, AlertSample(
+            rule=rule.name, group_key=event.region, site=event.site, at=event.at,
+            value=1.0 if event.state == "firing" else 0.0, member=event.group_key))]
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        return self.tick_groups(state, wall)
 
 
-def alert_processors(rules: list[Rule]) -> list[AlertProcessor]:
-    """One processor per source stream that rules watch."""
-    return [AlertProcessor(source, rules) for source in dict.fromkeys(r.source for r in rules)]
+class RegionAlerts(_Engine):
+    """Rules grouped by region, fed by samples keyed by region."""
+
+    name = "alerts-regions"
+    source = ALERT_SAMPLES
+
+    def __init__(self, rules: RuleSet, catalog: Catalog, settings: Settings) -> None:
+        super().__init__([r for r in rules.rules if r.group_by == "region"], catalog, settings)
+
+    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+        out: list[Output] = []
+        for sample in batch.items:
+            rule = self.rules.get(sample.rule)
+            if rule is None:
+                continue
+            at = sample.at.timestamp()
+            self.clock.saw(at, time.time())
+            st = state.setdefault(rule.name, {}).setdefault(sample.group_key, {})
+            value = sample.value
+            extra: dict[str, Any] = {}
+            if rule.kind == "rollup":
+                members = st.setdefault("members", {})
+                members[sample.member] = sample.value
+                value = float(sum(members.values()))
+                extra = {"firing": int(value), "of": self._stations(rule, sample.group_key)}
+            out += self.events(rule, sample.group_key, None,
+                               observe(rule, st, at, value, self.limits(rule, None), sample.qc),
+                               extra)
+        return out
+
+    def _stations(self, rule: Rule, region: str) -> int:
+        """How many stations of the region the rolled-up rule watches."""
+        target = self.rules.get(rule.of or "") or rule
+        return sum(1 for s in self.catalog.sites if s.region == region and in_scope(target, s))
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        return self.tick_groups(state, wall)
+
+
+def alert_processors(rules: RuleSet, catalog: Catalog, settings: Settings
+                     ) -> list[SourceAlerts | RegionAlerts]:
+    """One processor per watched stream, and one for region groups when a rule has them."""
+    found: list[SourceAlerts | RegionAlerts] = [
+        SourceAlerts(source, rules, catalog, settings)
+        for source in dict.fromkeys(r.source for r in rules.rules)]
+    if any(r.group_by == "region" for r in rules.rules):
+        found.append(RegionAlerts(rules, catalog, settings))
+    return found
+
+
+class RuleReloader:
+    """Reads the rule file again when it changes. A file that does not pass is refused with
+    its file, line and reason, and the running rules stay; one that passes replaces the rules
+    of every stream already watched (a rule on a new stream waits for a worker restart)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog,
+                 engines: list[SourceAlerts | RegionAlerts], health: Health | None) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.engines = engines
+        self.health = health
+        self.path = settings.alerts.rules_file
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[float, int] | None:
+        try:
+            info = self.path.stat() if self.path is not None else None
+        except OSError:
+            return None
+        return (info.st_mtime, info.st_size) if info is not None else None
+
+    def check(self) -> str | None:
+        """Reload if the file changed; returns the refusal, if any."""
+        stamp = self._stamp()
+        if stamp == self.stamp:
+            return None
+        self.stamp = stamp
+        try:
+            rules = load_rules(self.settings, self.catalog)
+        except RuleError as exc:
+            log.error("rule file refused, the running rules stay: %s", exc)
+            if self.health is not None:
+                self.health.update(rules_error=str(exc))
+            return str(exc)
+        watched = {e.source for e in self.engines}
+        for engine in self.engines:
+            engine.rules = {r.name: r for r in (
+                [r for r in rules.rules if r.group_by == "region"]
+                if isinstance(engine, RegionAlerts) else rules.of_source(engine.source))}
+        for rule in rules.rules:
+            if rule.source not in watched:
+                log.warning("rule %s watches %s: it starts with the next worker restart",
+                            rule.name, rule.source)
+        log.warning("rules reloaded from %s: %d rules", rules.name, len(rules.rules))
+        if self.health is not None:
+            self.health.update(rules_error=None, rules=len(rules.rules))
+        return None

@@ -7,24 +7,25 @@ from typing import Any
 
 import faust
 
-from fjsense.catalog import catalog_of
+from fjsense.catalog import Catalog, catalog_of
 from fjsense.health import Health, HealthServer
+from fjsense.kafka_admin import producer_batch_bytes
 from fjsense.kinds import registry
 from fjsense.kinds.base import resolve
+from fjsense.rules import load_rules
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
-from streams.alerts import alert_processors, load_rules
+from streams.alerts import RuleReloader, alert_processors
 from streams.contract import Processor
 from streams.durable import attach
 
+RELOAD_SECONDS = 5.0  # how often the rule file is looked at
 
-def processors(settings: Settings) -> list[Processor]:
-    """Every processor the kinds declare, then one alert processor per watched stream."""
-    kinds = registry(settings.plugins)
-    catalog = catalog_of(settings)
-    found: list[Processor] = [resolve(ref)(settings, catalog)
-                              for kind in kinds.values() for ref in kind.processors]
-    return found + list(alert_processors(load_rules(settings)))
+
+def kind_processors(settings: Settings, catalog: Catalog) -> list[Processor]:
+    """Every processor the kinds declare."""
+    return [resolve(ref)(settings, catalog)
+            for kind in registry(settings.plugins).values() for ref in kind.processors]
 
 
 class HealthSensor(faust.Sensor):
@@ -64,6 +65,7 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
         topic_replication_factor=settings.kafka.replication,
         producer_acks=-1,
         producer_compression_type="lz4",
+        producer_max_batch_size=producer_batch_bytes(settings),  # a Tansu workaround
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         # a restarted worker waits for its killed predecessor's session to expire
@@ -73,8 +75,17 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
     if health is not None:
         app.sensors.add(HealthSensor(health))
     streams = all_streams(registry(settings.plugins))
-    for processor in processors(settings):
-        attach(app, processor, streams[processor.source], settings.kafka.partitions)
+    catalog = catalog_of(settings)
+    engines = alert_processors(load_rules(settings, catalog), catalog, settings)
+    for processor in [*kind_processors(settings, catalog), *engines]:
+        attach(app, processor, streams[processor.source], settings.kafka.partitions,
+               settings.alerts.tick_seconds)
+    reloader = RuleReloader(settings, catalog, engines, health)
+
+    @app.timer(RELOAD_SECONDS, name="reload-rules")
+    async def reload_rules() -> None:
+        """The rule file may have changed: a valid one replaces the rules, a bad one not."""
+        reloader.check()
     return app
 
 

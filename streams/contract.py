@@ -42,3 +42,10 @@ class Processor(Protocol):
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         """Apply one batch to ``state`` (in place) and return what to publish."""
+
+
+class Ticking(Processor, Protocol):
+    """A processor that also acts as time passes without data (e.g. alert rules)."""
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        """Let time pass for ``state`` at wall-clock time ``wall``; return what to publish."""

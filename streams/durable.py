@@ -17,20 +17,23 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+from faust.streams import current_event
 
 from fjsense.deadletter import DeadLetter
 from fjsense.kinds.base import Stream
 from fjsense.topics import DEADLETTER
-from streams.contract import Batch, Output, Processor
+from streams.contract import Batch, Output, Processor, Ticking
 
 log = logging.getLogger(__name__)
 
 Encoded = tuple[str, str, str]  # topic, key, JSON array of records
+QUIET_SECONDS = 10.0  # after an assignment, a partition that gave nothing yet is caught up
 MAX_ITEMS = 500  # per output record: a burst (e.g. a day of windows) stays far below 1 MB
 
 
@@ -79,13 +82,18 @@ def guarded_step(processor: Processor, source: Stream, state: dict[str, Any], ke
     return state, outputs
 
 
-def attach(app: faust.App, processor: Processor, source: Stream, partitions: int) -> None:
-    """Register ``processor`` on ``app`` as an agent over its source stream."""
+def attach(app: faust.App, processor: Processor, source: Stream, partitions: int,
+           tick_seconds: float = 1.0) -> None:
+    """Register ``processor`` on ``app`` as an agent over its source stream (and, when it
+    acts as time passes, a timer that ticks every key it holds)."""
     topic_in = app.topic(source.topic, key_type=bytes, value_type=bytes, partitions=partitions,
                          key_serializer="raw", value_serializer="raw")
     table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
     topics: dict[str, faust.TopicT] = {}
     delivered: set[Encoded] = set()
+    processed: dict[int, int] = {}  # partition: offset of the last record taken in
+    assigned = [time.monotonic()]  # when partitions were last assigned
+    pending: set[asyncio.Future] = set()  # outbox re-sends under way
 
     async def publish(record: Encoded) -> None:
         name, key, value = record
@@ -99,35 +107,92 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
 
         future.add_done_callback(confirmed)
 
+    def mine() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source.topic}
+
+    async def commit(key: str, entry: dict[str, Any], offset: int, state: dict[str, Any],
+                     outputs: list[Output]) -> None:
+        """One changelog write: the state, and the outbox with this step's outputs."""
+        pending = [r for r in map(tuple, entry["outbox"]) if r not in delivered]
+        records = encode(outputs)
+        delivered.difference_update(map(tuple, entry["outbox"]))
+        value = {"offset": offset, "partition": entry.get("partition"), "state": state,
+                 "outbox": [list(r) for r in pending + records]}
+        if current_event() is not None:
+            table[key] = value
+        else:  # a timer: faust takes the partition from the current event, we know it
+            table.data[key] = value
+            table.send_changelog(entry["partition"], key, value)
+        for record in records:
+            await publish(record)
+
+    if callable(getattr(processor, "tick", None)):
+        ticking = cast(Ticking, processor)
+
+        def catching_up() -> bool:
+            """Whether a partition of ours still has records to read: then records move event
+            time, not the timer (a partition read ahead of another would make the stations
+            of the other look silent). A partition that gave no record since the assignment
+            counts as behind for ``QUIET_SECONDS`` (no consumer call is made from a timer)."""
+            for tp in app.assignor.assigned_actives():
+                if tp.topic != source.topic:
+                    continue
+                done = processed.get(tp.partition)
+                if done is None:
+                    if time.monotonic() - assigned[0] < QUIET_SECONDS:
+                        return True
+                    continue
+                end = app.consumer.highwater(tp)
+                if end is not None and end > done + 1:
+                    return True
+            return False
+
+        @app.timer(tick_seconds, name=f"{processor.name}-tick", on_leader=False)
+        async def tick() -> None:
+            """Time passes for every key of this worker's partitions."""
+            if catching_up():
+                return
+            ours = mine()
+            for key in list(table.keys()):
+                entry = dict(table[key])  # read afresh: the agent may have moved it meanwhile
+                if entry.get("partition") not in ours:
+                    continue
+                state = copy.deepcopy(entry["state"])
+                try:
+                    outputs = ticking.tick(state, time.time())
+                    if outputs:
+                        await commit(key, entry, entry["offset"], state, outputs)
+                except Exception:
+                    log.exception("%s failed to tick %s", processor.name, key)
+
     @table.on_recover
     async def resend_outboxes() -> None:
         """Outputs of this worker's partitions that may never have reached Kafka."""
-        mine = {tp.partition for tp in app.assignor.assigned_actives()
-                if tp.topic == source.topic}
-        resent = 0
-        for entry in list(table.values()):
-            if entry.get("partition") in mine:
-                for record in entry["outbox"]:
-                    if tuple(record) not in delivered:
-                        await publish(cast(Encoded, tuple(record)))
-                        resent += 1
-        if resent:
-            log.warning("%s: sent %d outbox records again after assignment", processor.name,
-                        resent)
+        assigned[0] = time.monotonic()
+        ours = mine()
+        records = [cast(Encoded, tuple(record)) for entry in list(table.values())
+                   if entry.get("partition") in ours for record in entry["outbox"]
+                   if tuple(record) not in delivered]
+        if records:  # sent beside the stream, not inside faust's recovery, which waits for us
+            task = asyncio.ensure_future(resend(records))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    async def resend(records: list[Encoded]) -> None:
+        for record in records:
+            await publish(record)
+        log.warning("%s: sent %d outbox records again after assignment", processor.name,
+                    len(records))
 
     @app.agent(topic_in, name=processor.name)
     async def run(stream: faust.StreamT) -> None:
         async for event in stream.events():
             key = event.key.decode() if event.key else ""
             entry: dict[str, Any] = dict(table[key]) or {"offset": -1, "state": {}, "outbox": []}
-            pending = [r for r in map(tuple, entry["outbox"]) if r not in delivered]
+            processed[event.message.partition] = event.message.offset
             if event.message.offset <= entry["offset"]:
                 continue
+            entry["partition"] = event.message.partition
             state, outputs = guarded_step(processor, source, entry["state"], key, event.value,
                                           event.message.timestamp)
-            records = encode(outputs)
-            delivered.difference_update(map(tuple, entry["outbox"]))
-            table[key] = {"offset": event.message.offset, "partition": event.message.partition,
-                          "state": state, "outbox": [list(r) for r in pending + records]}
-            for record in records:
-                await publish(record)
+            await commit(key, entry, event.message.offset, state, outputs)

@@ -79,8 +79,8 @@ def test_local_stack_lifecycle_through_the_cli():
         assert up.returncode == 0, up.stderr
         pids = {p.name: (home / "run" / p.name).read_text() for p in (home / "run").iterdir()}
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
-        assert ("migrations applied: 0001_pipeline, power/0001_tables, power/0002_pue_hourly"
-            in up.stderr)
+        assert ("migrations applied: 0001_pipeline, 0002_alerts, power/0001_tables, "
+                "power/0002_pue_hourly") in " ".join(up.stderr.split())
         steps = fjsense("db", "status", env=env).stdout
         rows = [[w for w in line.split() if w != "│"] for line in steps.splitlines()]
         assert [r[:2] for r in rows if r and r[0].startswith("power/")] == [

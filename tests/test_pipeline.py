@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
+from dashboards.alerting import alert_provisioning
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
@@ -28,6 +29,7 @@ from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
 from simulators.faults import Faults
+from sinks.receivers import signature
 from simulators.messages import arrays
 from simulators.power import CoolingFault, CounterReset, PowerScenario, generate, scenario_sites
 from simulators.publisher import DevicePublisher, PublishStats
@@ -42,11 +44,15 @@ RESET = CounterReset("anxi-dc1-m02", START + timedelta(minutes=50))
 WINDOWS_PER_SITE = 118  # 2 h of 1-minute windows, the last 2 minutes still within lateness
 
 
+SECRET = "webhook-test-secret"
+
+
 class Webhook(BaseHTTPRequestHandler):
     received: list[dict] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        assert self.headers["X-Fjsense-Signature"] == signature(SECRET, body)
         Webhook.received.append(json.loads(body))
         self.send_response(204)
         self.end_headers()
@@ -97,8 +103,10 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
     settings = module_settings
     bootstrap(settings)
     parts = Components(settings, tmp_path_factory.mktemp("logs"),
-                       FJSENSE_ALERTS__WEBHOOK_URL=webhook)
-    for name in ("bridge", "worker", "sink"):
+                       FJSENSE_ALERTS__WEBHOOK_URL=webhook, FJSENSE_ALERTS__WEBHOOK_SECRET=SECRET,
+                       FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0",
+                       FJSENSE_ALERTS__GROUP_INTERVAL_SECONDS="0")
+    for name in ("bridge", "worker", "sink", "notify"):
         parts.start(name)
     parts.wait_ready("bridge")
     conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
@@ -119,7 +127,8 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
         parts.start("worker")
         parts.start("sink")
         progress = ("SELECT (SELECT count(*) FROM pue_windows), (SELECT count(*) FROM power_readings),"
-                    " (SELECT count(*) FROM alert_events WHERE notified_at IS NOT NULL)")
+                    " (SELECT count(*) FROM alert_notifications WHERE receiver = 'webhook' AND"
+                    " delivered_at IS NOT NULL)")
         target = (3 * WINDOWS_PER_SITE, len(stats.valid), 2)
         wait_for(lambda: all(a >= b for a, b in zip(conn.execute(progress).fetchone(), target)),
                  300, f"the whole run to be stored {target}",
@@ -129,7 +138,7 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
         publisher.close()
         codes = parts.stop_all()
         conn.close()
-    assert codes == {"bridge": 0, "worker": 0, "sink": 0}, codes
+    assert codes == {"bridge": 0, "worker": 0, "sink": 0, "notify": 0}, codes
 
 
 def test_every_valid_reading_stored_exactly_once(run: Run):
@@ -168,16 +177,23 @@ def test_stored_pue_equals_independent_computation_from_counters(run: Run):
 
 def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alerts_on_mqtt):
     events = run.conn.execute(
-        "SELECT site, state, at, notify, notified_at IS NOT NULL, notify_errors "
+        "SELECT rule, group_key, state, at, notify, claimed_at IS NOT NULL, inhibited "
         "FROM alert_events ORDER BY at").fetchall()
-    assert [(e[0], e[1]) for e in events] == [
-        ("changle-dc1", "pending"), ("changle-dc1", "firing"), ("changle-dc1", "resolved")]
-    pending, firing, resolved = (e[2] for e in events)
+    assert [e[:3] for e in events] == [
+        ("pue-above-target", "changle-dc1", "pending"),
+        ("pue-above-target", "changle-dc1", "firing"),
+        ("pue-above-target", "changle-dc1", "resolved")]
+    pending, firing, resolved = (e[3] for e in events)
     assert firing - pending == timedelta(minutes=5)
     assert FAULT.start < pending < firing < FAULT.end < resolved
-    assert [e[3:] for e in events] == [(False, False, None), (True, True, None), (True, True, None)]
-    assert [(h["site"], h["state"]) for h in Webhook.received] == [
-        ("changle-dc1", "firing"), ("changle-dc1", "resolved")]
+    assert [e[4:] for e in events] == [(False, False, None), (True, True, None), (True, True, None)]
+    assert [[(a["group_key"], a["state"]) for a in h["alerts"]] for h in Webhook.received] == [
+        [("changle-dc1", "firing")], [("changle-dc1", "resolved")]]
+    assert [h["status"] for h in Webhook.received] == ["firing", "resolved"]
+    deliveries = run.conn.execute(
+        "SELECT receiver, count(*), max(attempts) FROM alert_notifications "
+        "WHERE delivered_at IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
+    assert deliveries == [("log", 2, 1), ("mqtt", 2, 1), ("webhook", 2, 1)]
     wait_for(lambda: len(alerts_on_mqtt) == 2, 10, "alerts on MQTT")
     assert [t for t, _ in alerts_on_mqtt] == ["fj/alerts/warning/changle-dc1/pue-above-target"] * 2
     assert [m["state"] for _, m in alerts_on_mqtt] == ["firing", "resolved"]
@@ -197,5 +213,13 @@ def test_every_panel_query_runs_as_the_read_only_role(run: Run, dashboard: str):
             cur = conn.execute(sql)
             assert tuple(c.name for c in cur.description) == panel.columns, panel.title
             assert cur.fetchall(), f"no rows for panel {panel.title!r}"
+        for annotation in board.annotations:
+            sql = expand(annotation.sql, start, datetime.now(UTC) + timedelta(minutes=1), "1m")
+            cur = conn.execute(sql)
+            assert tuple(c.name for c in cur.description) == annotation.columns
+            assert cur.fetchall(), f"no {annotation.name} on {dashboard}"
+        for rule in alert_provisioning(run.settings)["groups"][0]["rules"]:
+            cur = conn.execute(rule["data"][0]["model"]["rawSql"])  # Grafana's own alert rule
+            assert tuple(c.name for c in cur.description) == ("metric", "value")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM power_readings")

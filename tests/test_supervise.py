@@ -43,7 +43,7 @@ def test_a_killed_component_is_restarted_and_health_tells(settings: Settings, tm
         code, checks = health(settings)
         by_name = {(c["what"], c["name"]): c for c in checks}
         assert code == 0, checks
-        assert {n for w, n in by_name if w == "component"} == {"run", "bridge", "worker", "sink"}
+        assert {n for w, n in by_name if w == "component"} == {"run", "bridge", "worker", "sink", "notify"}
         assert all(c["ok"] for c in checks)
         assert {n for w, n in by_name if w == "server"} == {"mosquitto", "tansu", "postgres"}
         assert by_name[("component", "run")]["components"]["sink"]["restarts"] == 0
@@ -75,5 +75,5 @@ def test_a_killed_component_is_restarted_and_health_tells(settings: Settings, tm
     code, checks = health(settings)
     assert code == 1
     assert {c["name"]: c["state"] for c in checks if c["what"] == "component"} == {
-        "bridge": "down", "worker": "down", "sink": "down"}
+        "bridge": "down", "worker": "down", "sink": "down", "notify": "down"}
     assert health(settings, "--component", "sink")[0] == 1

@@ -163,6 +163,23 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> None:
         server.close()
 
 
+def cmd_notify(settings: Settings, args: argparse.Namespace) -> None:
+    import signal
+
+    from fjsense.health import HealthServer
+    from sinks.notify import Notifier
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    notifier = Notifier(settings)
+    server = HealthServer(notifier.health, settings.health.host, settings.health.notify_port)
+    try:
+        notifier.run(stop)
+    finally:
+        server.close()
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     from fjsense.commands.supervise import run_supervised
 
@@ -253,11 +270,16 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     add("worker", cmd_worker, "run the stream processors in the foreground").add_argument(
         "--loglevel", default="warning")
     add("sink", cmd_sink, "run the Kafka → database sink in the foreground")
-    add("run", cmd_run, "run bridge, worker and sink as one supervised group (restarted "
-        "with backoff when they exit)")
+    add("notify", cmd_notify, "run the alert notifier (routes, grouping, receivers) in the "
+        "foreground")
+    add("run", cmd_run, "run bridge, worker, sink and notifier as one supervised group "
+        "(restarted with backoff when they exit)")
+    from fjsense.commands.alerts import add_parser as add_alerts
+
+    add_alerts(sub)
     health = add("health", cmd_health, "every component, server and consumer lag; exit 1 "
                  "when something is wrong")
-    health.add_argument("--component", choices=("run", "bridge", "worker", "sink"),
+    health.add_argument("--component", choices=("run", "bridge", "worker", "sink", "notify"),
                         help="only this component's own endpoint (a container healthcheck)")
     health.add_argument("--json", action="store_true")
 
@@ -311,10 +333,17 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         args.func(settings, args)
-    except (ServiceError, CatalogError, ValueError) as exc:
+    except (ServiceError, CatalogError, ValueError, psycopg_error()) as exc:
         raise SystemExit(f"error: {exc}") from None
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def psycopg_error() -> type[Exception]:
+    """Database errors of the commands that use one, said in one line."""
+    import psycopg
+
+    return psycopg.Error
 
 
 if __name__ == "__main__":

@@ -86,8 +86,8 @@ class Observer:
         views = [(kind, self.db.execute(kind.live_view.sql).fetchall())  # type: ignore[arg-type]
                  for kind in self.kinds.values() if kind.live_view is not None]
         firing = self.db.execute(
-            "SELECT site, rule, at, value FROM (SELECT DISTINCT ON (rule, site) * FROM "
-            "alert_events WHERE state <> 'pending' ORDER BY rule, site, at DESC) last "
+            "SELECT group_key, rule, at, value FROM (SELECT DISTINCT ON (rule, group_key) * "
+            "FROM alert_events WHERE state <> 'pending' ORDER BY rule, group_key, at DESC) last "
             "WHERE state = 'firing' ORDER BY at").fetchall()
         run = probe(self.health.host, self.health.run_port) or {}
         return Snapshot(time.monotonic(), rows, counts, views, firing, run.get("components", {}))
@@ -106,7 +106,7 @@ def render(now: Snapshot, before: Snapshot | None, remaining: float) -> Group:
         pipeline.add_row(label, f"{now.counts[key]:,}", rate)
     parts: list[Table | Panel] = [pipeline]
     parts += [live_view(kind, rows) for kind, rows in now.views]
-    alerts = Table("site", "rule", "since", "value", title="firing alerts")
+    alerts = Table("station", "rule", "since", "value", title="firing alerts")
     for site, rule, at, value in now.firing:
         alerts.add_row(site, rule, f"{at:%Y-%m-%d %H:%M}", _fmt(value))
     supervised = " · ".join(f"{name} {c['state']} (restarts {c['restarts']})"
@@ -189,10 +189,10 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
             observer.close()
         parts.stop_all()
         if already_up:
-            console.print("stopped the bridge, worker and sink; the stack stays up (`fjsense down`)")
+            console.print("stopped the bridge, worker, sink and notifier; the stack stays up (`fjsense down`)")
         else:
             stack.down()
-            console.print("stopped the bridge, worker, sink and the local stack")
+            console.print("stopped the bridge, worker, sink, notifier and the local stack")
 
 
 def summary(console: Console, snap: Snapshot, settings: Settings) -> None:

@@ -37,6 +37,8 @@ class Datacenter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     it_design_kw: float = Field(gt=0, description="Design IT load; sizes the simulator")
+    pue_target: float | None = Field(
+        None, gt=1.0, description="This site's own PUE target; unset: the pue.target setting")
 
 
 class PowerReading(Reading):

@@ -37,7 +37,8 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
     settings = Settings(pue={"target": 1.3})
     written = write_provisioning(settings, tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
-        "dashboards/fjsense-datacenter.json", "dashboards/fjsense-pipeline.json",
+        "dashboards/fjsense-alerts.json", "dashboards/fjsense-datacenter.json",
+        "dashboards/fjsense-pipeline.json", "provisioning/alerting/fjsense.yaml",
         "provisioning/dashboards/fjsense.yaml", "provisioning/datasources/fjsense.yaml"]
     board = json.loads((tmp_path / "dashboards/fjsense-datacenter.json").read_text())
     pue_panel = next(p for p in board["panels"] if p["title"].startswith("PUE (15 min rolling)"))
@@ -103,6 +104,20 @@ def test_publish_is_idempotent_by_uid(grafana: str):
     settings = Settings()
     first = publish(grafana, "tok", settings)
     second = publish(grafana, "tok", settings)
-    assert first == second == [("fjsense-datacenter", "success"), ("fjsense-pipeline", "success")]
+    assert first == second == [("fjsense-datacenter", "success"), ("fjsense-alerts", "success"),
+                               ("fjsense-pipeline", "success")]
     assert [c for c in GrafanaApi.calls if c == ("POST", "/api/folders")] == [("POST", "/api/folders")]
     assert set(GrafanaApi.dashboards) == {d.uid for d in all_dashboards(settings)}
+
+
+def test_alert_rules_export_as_grafana_managed_rules(tmp_path: Path):
+    write_provisioning(Settings(pue={"target": 1.4}), tmp_path)
+    exported = yaml.safe_load((tmp_path / "provisioning/alerting/fjsense.yaml").read_text())
+    [rule] = exported["groups"][0]["rules"]
+    assert (rule["title"], rule["for"], rule["labels"]["severity"]) == (
+        "pue-above-target", "300s", "warning")
+    query, threshold = rule["data"]
+    assert "FROM pue_windows" in query["model"]["rawSql"]
+    assert threshold["model"]["conditions"] == [{"evaluator": {"type": "gt", "params": [1.4]}}]
+    board = json.loads((tmp_path / "dashboards/fjsense-datacenter.json").read_text())
+    assert [a["name"] for a in board["annotations"]["list"]] == ["alert transitions"]

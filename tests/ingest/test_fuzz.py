@@ -371,7 +371,7 @@ def test_bad_payloads_are_dead_letters_and_good_readings_are_stored_once(
 def test_no_component_restarted_and_the_counts(pipeline: Pipeline):
     components = pipeline.parts.health("run")["components"]  # type: ignore[index]
     assert {n: c["restarts"] for n, c in components.items()} == {
-        "bridge": 0, "worker": 0, "sink": 0}
+        "bridge": 0, "worker": 0, "sink": 0, "notify": 0}
     assert all(c["state"] == "ready" for c in components.values())
     kinds = {t.kind for t in pipeline.templates}
     assert kinds == set(registry(pipeline.settings.plugins)) and len(kinds) >= 2

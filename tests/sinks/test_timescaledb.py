@@ -18,8 +18,10 @@ from dashboards.macros import expand
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DEAD_LETTER_COLUMNS
+from fjsense.kinds.base import Stream
 from fjsense.kinds.power import KIND, PUE
 from fjsense.settings import Settings
+from fjsense.topics import AlertEvent
 from simulators.power import PowerScenario, generate, scenario_sites
 from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
@@ -50,7 +52,8 @@ def tsdb(timescaledb: str):
 
 def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, applied = tsdb
-    assert applied == ["0001_pipeline", "power/0001_tables", "power/0002_pue_hourly"]
+    assert applied == ["0001_pipeline", "0002_alerts", "power/0001_tables",
+                        "power/0002_pue_hourly"]
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
         ("timescaledb",)]
     hypertables = {r[0] for r in conn.execute(
@@ -95,9 +98,14 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
     streams = stored_streams(Settings())
     insert(conn, "power_readings", KIND.table.columns, readings)
     insert(conn, "pue_windows", PUE.table.columns, windows)  # type: ignore[union-attr]
-    insert(conn, "alert_events", streams["fj.alerts"].table.columns, [  # type: ignore[union-attr]
-        ("pue-above-target", "changle-dc1", "firing", START + timedelta(minutes=40), 1.41,
-         1.35, "warning", "PUE (15 min) at changle-dc1 is 1.410 (target 1.35)", True)])
+    alert = AlertEvent(
+        rule="pue-above-target", group_key="changle-dc1", group_by="site", state="firing",
+        at=START + timedelta(minutes=40), value=1.41, threshold=1.35, severity="warning",
+        labels={"site": "changle-dc1"}, summary="PUE (15 min) at Changle is 1.410 (target 1.35)",
+        inhibited=None, notify=True, site="changle-dc1", region="fuzhou")
+    alerts = streams["fj.alerts"]
+    insert(conn, "alert_events", alerts.table.columns,  # type: ignore[union-attr]
+           alerts.rows(b"changle-dc1", 0, Stream.encode([alert])))
     insert(conn, "dead_letters", DEAD_LETTER_COLUMNS, [
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),

@@ -1,79 +1,279 @@
-"""The alert state machine: pending → firing → resolved, hysteresis, cancel, repeats."""
+"""The alert engine, pure: exact transition sequences for every rule kind, hysteresis against
+flapping, for and keep_firing_for, no data on a timer, late samples within and beyond the
+allowed lateness, inhibition by QC, roll-ups, catalog thresholds; and rule files refused with
+the file, the line and the reason."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fjsense.catalog import load_catalog
 from fjsense.kinds.power import PUE, PueWindow
+from fjsense.rules import RuleError, explain, load_rules, parse_rules
 from fjsense.settings import Settings
-from fjsense.topics import AlertEvent
-from streams.alerts import AlertProcessor, load_rules
+from fjsense.topics import AlertEvent, AlertSample
+from streams.alerts import EventClock, RegionAlerts, SourceAlerts
 from streams.contract import Batch
+from streams.lifecycle import Limits, observe, tick
 
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 MIN = 60.0
+CATALOG = load_catalog()
 
 
-def window(minute: int, value: float | None) -> PueWindow:
+def rule(**fields: Any):
+    """One rule on the PUE stream (whatever ``fields`` change), checked as a file would be."""
+    body = {"name": "r", "source": PUE.topic, "metric": "pue", "at": "window_end",
+            "severity": "warning", **fields}
+    text = "rules:\n  - " + repr(body).replace("'", '"').replace("True", "true").replace(
+        "None", "null")
+    return parse_rules(text, "t.yaml", Settings(), CATALOG).rules[0]
+
+
+def run(r, samples: list[tuple[float, Any]], limits: Limits, ticks: tuple[float, ...] = (),
+        qc: dict[float, int] | None = None) -> list[tuple[str, float]]:
+    """Feed (minute, value) samples, then ticks at the given minutes; (state, minute) out."""
+    st: dict[str, Any] = {}
+    out = []
+    for minute, value in samples:
+        out += observe(r, st, T0 + minute * MIN, value, limits, (qc or {}).get(minute))
+    for minute in ticks:
+        out += tick(r, st, T0 + minute * MIN, limits)
+    return [(t.state, (t.at - T0) / MIN) for t in out]
+
+
+def test_threshold_with_hysteresis_fires_once_for_a_flapping_value():
+    r = rule(above=1.35, clear=1.30)
+    flapping = [(0, 1.30), (1, 1.36), (2, 1.34), (3, 1.36), (4, 1.33), (5, 1.37), (6, 1.29)]
+    assert run(r, flapping, Limits(above=1.35, clear=1.30)) == [
+        ("firing", 1), ("resolved", 6)]
+
+
+def test_for_delays_firing_and_a_drop_before_cancels():
+    r = rule(above=1.35, clear=1.30, **{"for": "5m"})
+    limits = Limits(above=1.35, clear=1.30)
+    assert run(r, [(0, 1.4), (2, 1.4), (3, 1.2)], limits) == [("pending", 0), ("cancelled", 3)]
+    assert run(r, [(0, 1.4), (4, 1.4), (5, 1.4), (8, 1.32), (9, 1.2)], limits) == [
+        ("pending", 0), ("firing", 5), ("resolved", 9)]
+
+
+def test_for_elapses_on_the_timer_when_no_new_sample_comes():
+    r = rule(above=1.35, **{"for": "5m"})
+    assert run(r, [(0, 1.4)], Limits(above=1.35), ticks=(3, 4.9, 5.0, 6)) == [
+        ("pending", 0), ("firing", 5)]
+
+
+def test_keep_firing_for_outlasts_a_short_clear():
+    r = rule(below=2.0, clear=3.0, keep_firing_for="10m")  # e.g. dissolved oxygen, mg/L
+    limits = Limits(below=2.0, clear=3.0)
+    samples = [(0, 1.5), (5, 3.5), (8, 1.8), (10, 3.2), (15, 3.3), (19, 3.1), (20, 3.4)]
+    assert run(r, samples, limits) == [("firing", 0), ("resolved", 20)]
+    assert run(r, [(0, 1.5), (5, 3.5)], limits, ticks=(14, 15)) == [
+        ("firing", 0), ("resolved", 15)]
+
+
+def test_range_and_its_clear_margin():
+    r = rule(kind="range", lo=6.5, hi=9.0, clear_margin=0.2)  # e.g. pH of an estuary
+    samples = [(0, 8.0), (1, 9.1), (2, 8.9), (3, 8.7), (4, 6.4), (5, 6.8)]
+    assert run(r, samples, Limits()) == [("firing", 1), ("resolved", 3), ("firing", 4),
+                                         ("resolved", 5)]
+
+
+def test_rate_of_change_per_second():
+    r = rule(kind="rate", above=0.001)  # rising faster than 0.06 per minute
+    samples = [(0, 1.0), (1, 1.03), (2, 1.12), (3, 1.13)]
+    assert run(r, samples, Limits(above=0.001)) == [("firing", 2), ("resolved", 3)]
+
+
+def test_match_a_class():
+    r = rule(kind="match", values=[4, 5])
+    assert run(r, [(0, 2), (1, 4), (2, 5), (3, 3)], Limits()) == [("firing", 1),
+                                                                  ("resolved", 3)]
+
+
+def test_no_data_fires_on_the_timer_and_resolves_when_data_comes():
+    r = rule(kind="nodata", expected_seconds=60, factor=3, metric=None)
+    assert run(r, [(0, 1), (1, 1)], Limits(), ticks=(3.9, 4.0, 4.5)) == [("firing", 4)]
+    st: dict[str, Any] = {}
+    observe(r, st, T0, None, Limits())
+    assert [t.state for t in tick(r, st, T0 + 5 * MIN, Limits())] == ["firing"]
+    assert [(t.state, t.at) for t in observe(r, st, T0 + 6 * MIN, None, Limits())] == [
+        ("resolved", T0 + 6 * MIN)]
+
+
+def test_late_samples_within_the_lateness_are_judged_in_order_and_older_ones_not():
+    r = rule(above=1.35, clear=1.30, lateness="2m")
+    limits = Limits(above=1.35, clear=1.30)
+    # minute 1 arrives after minute 2, within the lateness: judged in event-time order
+    assert run(r, [(0, 1.2), (2, 1.4), (1, 1.5), (4, 1.2), (6, 1.2)], limits) == [
+        ("firing", 1), ("resolved", 4)]
+    st: dict[str, Any] = {}
+    for minute, value in [(0, 1.2), (5, 1.2)]:
+        observe(r, st, T0 + minute * MIN, value, limits)
+    assert observe(r, st, T0 + 1 * MIN, 1.9, limits) == []  # 4 minutes late: not judged
+    assert st["late"] == 1
+
+
+def test_a_value_failing_qc_is_not_judged_and_inhibits_the_next_transition():
+    r = rule(above=1.35)
+    limits = Limits(above=1.35)
+    assert run(r, [(0, 1.2), (1, 9.9), (2, 1.2)], limits, qc={1: 4}) == []
+    st: dict[str, Any] = {}
+    out = []
+    for minute, value, flag in [(0, 1.4, 1), (1, 1.0, 3), (2, 1.2, 1)]:
+        out += observe(r, st, T0 + minute * MIN, value, limits, flag)
+    assert [(t.state, t.inhibited) for t in out] == [("firing", None), ("resolved", None)]
+    st = {}
+    observe(r, st, T0, 1.4, limits, 1)
+    observe(r, st, T0 + MIN, 1.0, limits, 4)
+    # the QC failure stands until a value passes; a timer transition meanwhile is inhibited
+    r2 = rule(above=1.35, keep_firing_for="1m")
+    st = {}
+    observe(r2, st, T0, 1.4, limits, 1)
+    observe(r2, st, T0 + MIN, 1.0, limits, 1)
+    observe(r2, st, T0 + 1.5 * MIN, 1.0, limits, 4)
+    [resolved] = tick(r2, st, T0 + 3 * MIN, limits)
+    assert (resolved.state, resolved.inhibited) == ("resolved", "QC flag 4 on the latest value")
+
+
+def window(site: str, minute: int, value: float | None) -> PueWindow:
     end = datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
-    return PueWindow(site="s", window_start=end - timedelta(minutes=1), window_end=end,
-                     facility_kwh=None, it_kwh=None, cooling_kwh=None, pue=None,
+    return PueWindow(site=site, window_start=end - timedelta(minutes=1), window_end=end,
+                     facility_kwh=None, it_kwh=None, cooling_kwh=None, pue=value,
                      pue_rolling=value, instant_kw_ratio=None, reason=None, rolling_reason=None)
 
 
-def processor(settings: Settings | None = None) -> AlertProcessor:
-    return AlertProcessor(PUE.topic, load_rules(settings or Settings()))
+def test_the_shipped_pue_rule_takes_its_threshold_from_settings_and_the_catalog(
+        tmp_path: Path):
+    settings = Settings(pue={"target": 1.5, "resolve_below": 1.4, "alert_after_seconds": 120})
+    rules = load_rules(settings, CATALOG)
+    alerts = SourceAlerts(PUE.topic, rules, CATALOG, settings)
+    state: dict[str, Any] = {}
+    got: list[AlertEvent] = []
+    for minute, value in enumerate([1.45, 1.51, 1.52, 1.53, 1.45, 1.39]):
+        got += [o.value for o in alerts.step(state, Batch("changle-dc1", [
+            window("changle-dc1", minute, value)], 0.0))]
+    assert [(e.state, e.at.minute, e.threshold) for e in got] == [
+        ("pending", 1, 1.5), ("firing", 3, 1.5), ("resolved", 5, 1.4)]
+    firing = got[1]
+    name = CATALOG.site("changle-dc1").name
+    assert firing.summary == f"PUE (15 min) at {name} is 1.530 (target 1.5)"
+    assert firing.labels == {"rule": "pue-above-target", "severity": "warning",
+                             "site": "changle-dc1", "region": "fuzhou", "team": "datacenter"}
+    assert (firing.notify, got[0].notify) == (True, False)
+    # a site with its own target in the operator's catalog
+    own = tmp_path / "stations.yaml"
+    own.write_text("sites:\n  - {id: changle-dc1, name: Changle DC, kind: power, region: fuzhou,"
+                   " lat: 25.9, lon: 119.5, it_design_kw: 1000, pue_target: 1.25, devices: []}\n")
+    catalog = load_catalog(own)
+    alerts = SourceAlerts(PUE.topic, load_rules(settings, catalog), catalog, settings)
+    out = alerts.step({}, Batch("changle-dc1", [window("changle-dc1", 0, 1.3)], 0.0))
+    assert [(o.value.state, o.value.threshold) for o in out] == [("pending", 1.25)]
 
 
-def feed(values: list[float | None], settings: Settings | None = None) -> list[tuple[str, str]]:
-    alerts, state = processor(settings), {}
-    out: list[tuple[str, str]] = []
-    for n, value in enumerate(values):
-        for o in alerts.step(state, Batch("s", [window(n, value)], 0.0)):
-            assert isinstance(o.value, AlertEvent)
-            out.append((o.value.state, f"{o.value.at:%M}"))
-    return out
+def test_region_rollup_counts_its_firing_stations(tmp_path: Path):
+    text = """rules:
+  - {name: hot, source: fj.derived.pue, metric: pue, at: window_end, above: 1.5}
+  - {name: hot-region, source: fj.alerts, kind: rollup, of: hot, group_by: region,
+     min_firing: 2, annotations: {summary: "{firing} of {of} sites in {name} hot"}}
+"""
+    rules = parse_rules(text, "t.yaml", Settings(), CATALOG)
+    settings = Settings()
+    stations = SourceAlerts(PUE.topic, rules, CATALOG, settings)
+    rollups = SourceAlerts("fj.alerts", rules, CATALOG, settings)
+    region = RegionAlerts(rules, CATALOG, settings)
+    fuzhou = [s.id for s in CATALOG.sites_of("power") if s.region == "fuzhou"]
+    assert len(fuzhou) >= 2
+    state: dict[str, dict] = {}
+    rstate: dict[str, Any] = {}
+    summaries = []
+    for minute, (site, value) in enumerate([(fuzhou[0], 1.6), (fuzhou[1], 1.7),
+                                            (fuzhou[0], 1.2)]):
+        events = [o.value for o in stations.step(state.setdefault(site, {}), Batch(
+            site, [window(site, minute, value)], 0.0))]
+        samples = [o.value for o in rollups.step({}, Batch(site, events, 0.0))]
+        assert all(isinstance(s, AlertSample) and s.group_key == "fuzhou" for s in samples)
+        for o in region.step(rstate, Batch("fuzhou", samples, 0.0)):
+            summaries.append((o.value.state, o.value.summary))
+    assert summaries == [("firing", f"2 of {len(fuzhou)} sites in Fuzhou hot"),
+                         ("resolved", f"1 of {len(fuzhou)} sites in Fuzhou hot")]
 
 
-def test_fires_after_five_minutes_above_and_resolves_below_hysteresis():
-    values = [1.30, 1.36, 1.37, 1.38, 1.36, 1.40, 1.36, 1.33, 1.31, 1.29, 1.40]
-    assert feed(values) == [("pending", "01"), ("firing", "06"), ("resolved", "09"),
-                            ("pending", "10")]
+def test_the_clock_moves_on_with_the_wall_only_while_the_stream_is_live():
+    clock = EventClock(live_within=900)
+    assert clock.watermark(1000.0) is None
+    clock.saw(990.0, wall=995.0)
+    assert clock.watermark(1100.0) == 990.0 + 105.0  # live: idle time counts
+    replay = EventClock(live_within=900)
+    replay.saw(10.0, wall=995.0)
+    assert replay.watermark(5000.0) == 10.0  # a replay of the past: event time stands
 
 
-def test_falling_back_before_firing_cancels_and_missing_values_change_nothing():
-    assert feed([1.36, None, 1.36, 1.35, None, 1.20]) == [("pending", "00"), ("cancelled", "03")]
+@pytest.mark.parametrize(("edit", "message"), [
+    ("source: fj.derived.pue", r"t.yaml:2: rules\[0\].source: no stream 'fj.nope'"),
+    ("metric: pue", r"t.yaml:3: rules\[0\].metric: fj.derived.pue records have no field 'pux'"),
+    ("clear: 1.3", r"t.yaml:6: rules\[0\].clear: clear \(1.5\) is above the firing threshold"),
+    ("for: 5m", r"t.yaml:7: rules\[0\].for: Value error, 'five' is not a duration"),
+    ("severity: warning", r"t.yaml:8: rules\[0\].severity: Input should be 'info', 'warning'"),
+    ("region: fuzhou", r"t.yaml:10: rules\[0\].scope: no region 'atlantis'"),
+])
+def test_a_malformed_rule_file_is_refused_with_file_line_and_reason(edit: str, message: str):
+    good = """rules:
+  - source: fj.derived.pue
+    metric: pue
+    name: r
+    above: 1.35
+    clear: 1.3
+    for: 5m
+    severity: warning
+    at: window_end
+    scope: {region: fuzhou}
+"""
+    bad = {"source: fj.derived.pue": "source: fj.nope", "metric: pue": "metric: pux",
+           "clear: 1.3": "clear: 1.5", "for: 5m": "for: five", "severity: warning":
+           "severity: loud", "region: fuzhou": "region: atlantis"}[edit]
+    parse_rules(good, "t.yaml", Settings(), CATALOG)
+    with pytest.raises(RuleError, match=message):
+        parse_rules(good.replace(edit, bad), "t.yaml", Settings(), CATALOG)
 
 
-def test_a_repeated_window_is_not_evaluated_twice():
-    alerts, state = processor(), {}
-    batch = Batch("s", [window(0, 1.5)], 0.0)
-    assert len(alerts.step(state, batch)) == 1
-    assert alerts.step(state, batch) == []
+def test_unknown_settings_and_catalog_fields_are_refused(tmp_path: Path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {name: r, source: fj.derived.pue, metric: pue,\n"
+                    "     at: window_end, above: ${pue.nope}}\n")
+    with pytest.raises(RuleError, match=r"rules.yaml:3: unknown setting \$\{pue.nope\}"):
+        load_rules(Settings(alerts={"rules_file": path}), CATALOG)
+    path.write_text("rules:\n  - {name: r, source: fj.derived.pue, metric: pue, at: window_end,"
+                    " above: {catalog: tide_red_m}}\n")
+    with pytest.raises(RuleError, match="no site in the catalog has a field 'tide_red_m'"):
+        load_rules(Settings(alerts={"rules_file": path}), CATALOG)
 
 
-def test_thresholds_come_from_settings():
-    assert feed([1.31, 1.31], Settings(pue={"target": 1.3, "resolve_below": 1.25,
-                                            "alert_after_seconds": 60})) == [
-        ("pending", "00"), ("firing", "01")]
+def test_each_shipped_rule_explains_itself_in_one_line():
+    lines = [explain(r) for r in load_rules(Settings(), CATALOG).rules]
+    assert lines == [
+        "pue-above-target: warning when pue_rolling > the site's pue_target (else 1.35), "
+        "clear past 1.3 on fj.derived.pue, per site, for 5m; notifies firing, resolved",
+    ]
+    nodata = parse_rules("rules:\n  - {name: silent, source: fj.raw.power, kind: nodata, "
+                         "group_by: device, expected_seconds: 10, factor: 30}\n", "t.yaml",
+                         Settings(), CATALOG).rules[0]
+    assert explain(nodata) == ("silent: warning when no record for 5m (30 × every 10s) on "
+                               "fj.raw.power, per device; notifies firing, resolved")
 
 
-def test_rule_file_errors_are_clear(tmp_path: Path):
-    bad = tmp_path / "rules.yaml"
-    bad.write_text("rules:\n  - {name: x, severity: w, source: s, metric: m, group_by: g, at: t,"
-                   " above: ${pue.nope}, for_seconds: 0, resolve_below: 1, summary: s}\n")
-    with pytest.raises(ValueError, match=r"unknown setting \$\{pue.nope\}"):
-        load_rules(Settings(alerts={"rules_file": bad}))
-    bad.write_text(bad.read_text().replace("${pue.nope}", "1.0").replace("resolve_below: 1",
-                                                                          "resolve_below: 2"))
-    with pytest.raises(ValueError, match="no stream 's'"):
-        load_rules(Settings(alerts={"rules_file": bad}))
-    bad.write_text(bad.read_text().replace("source: s,", "source: fj.derived.pue,"))
-    with pytest.raises(ValueError, match="fj.derived.pue records have no g, m, t"):
-        load_rules(Settings(alerts={"rules_file": bad}))
-    bad.write_text(bad.read_text().replace("metric: m, group_by: g, at: t",
-                                           "metric: pue, group_by: site, at: window_end"))
-    with pytest.raises(ValueError, match="resolve_below above the firing threshold"):
-        load_rules(Settings(alerts={"rules_file": bad}))
+def test_a_transition_the_timer_makes_for_a_silent_station_is_inhibited():
+    r = rule(above=1.35, stale_after="2m", **{"for": "5m"})
+    st: dict[str, Any] = {}
+    observe(r, st, T0, 1.4, Limits(above=1.35))
+    [firing] = tick(r, st, T0 + 10 * MIN, Limits(above=1.35))
+    assert (firing.state, firing.at, firing.inhibited) == (
+        "firing", T0 + 5 * MIN, "station silent for 300s")
+    reporting: dict[str, Any] = {}
+    for minute in range(6):
+        observe(r, reporting, T0 + minute * MIN, 1.4, Limits(above=1.35))
+    assert [t.inhibited for t in tick(r, reporting, T0 + 10 * MIN, Limits(above=1.35))] == []

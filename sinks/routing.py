@@ -1,0 +1,87 @@
+"""Where alert transitions go: routes (the rule file's ``routes``) match labels and name
+receivers, and say how transitions are grouped into one message.
+
+The first route whose ``match`` labels all equal the transition's takes it; a route without
+``match`` takes everything (put it last). Without routes, one route sends every transition to
+every configured receiver. Transitions of one route with the same values of its ``group_by``
+labels travel together: the first waits ``group_wait`` for company, a group already notified
+waits ``group_interval`` before its next message, and a firing alert nobody acknowledged is
+sent again after ``repeat_interval``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from fjsense.rulefile import read_rule_file, seconds
+from fjsense.settings import Settings
+from fjsense.yamlfile import YamlDoc
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    match: dict[str, str] = {}
+    receivers: tuple[str, ...]
+    group_by: tuple[str, ...] = ("rule", "group_key")
+    group_wait: float
+    group_interval: float
+    repeat_interval: float
+
+    @field_validator("group_wait", "group_interval", "repeat_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return seconds(value)
+
+    def takes(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match.items())
+
+    def group_of(self, event: dict[str, Any]) -> dict[str, str]:
+        """The values of this route's ``group_by`` labels (rule and group_key are fields)."""
+        labels = {**event["labels"], "rule": event["rule"], "group_key": event["group_key"]}
+        return {k: labels.get(k, "") for k in self.group_by}
+
+
+def receiver_names(settings: Settings) -> list[str]:
+    """The receivers the settings configure: log and MQTT always, webhook and e-mail when set."""
+    alerts = settings.alerts
+    names = ["log", "mqtt"]
+    if alerts.webhook_url:
+        names.append("webhook")
+    if alerts.smtp_host and alerts.email_to:
+        names.append("email")
+    return names
+
+
+def load_routes(settings: Settings, doc: YamlDoc | None = None) -> list[Route]:
+    """The rule file's routes, checked (receivers must be configured), or the default one."""
+    doc = read_rule_file(settings) if doc is None else doc
+    alerts = settings.alerts
+    defaults = {"group_wait": alerts.group_wait_seconds,
+                "group_interval": alerts.group_interval_seconds,
+                "repeat_interval": alerts.repeat_interval_seconds}
+    configured = receiver_names(settings)
+    items = doc.data.get("routes") or [{"name": "default", "receivers": configured}]
+    routes = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise doc.error(["routes", n], "a route is a mapping")
+        try:
+            route = Route.model_validate({"name": f"route-{n}", **defaults, **item})
+        except ValidationError as exc:
+            raise doc.invalid(["routes", n], exc) from None
+        missing = [r for r in route.receivers if r not in configured]
+        if missing:
+            raise doc.error(["routes", n, "receivers"], f"receiver {missing[0]!r} is not "
+                            f"configured; configured: {', '.join(configured)}")
+        routes.append(route)
+    return routes
+
+
+def route_of(routes: list[Route], labels: dict[str, str]) -> Route | None:
+    return next((r for r in routes if r.takes(labels)), None)
+
+

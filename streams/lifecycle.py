@@ -1,0 +1,221 @@
+"""One rule's life for one group, in event time: inactive → pending → firing → resolved.
+
+Pure functions over a JSON-able state (it lives in a changelogged table). A group's samples are
+held for the rule's ``lateness`` and judged in event-time order, so a late sample within it is
+judged where it belongs; an older one is counted and left out. ``observe`` judges samples as
+they come; ``tick`` lets event time pass without data (the stream's watermark), which is what
+makes ``for``, ``keep_firing_for`` and ``nodata`` work when a station falls silent.
+
+Hysteresis: a threshold fires past ``above`` (or ``below``) and clears only past ``clear``;
+between the two a firing alert stays firing and an inactive one stays inactive, so a value
+flapping around the threshold fires once. A transition raised while the group's latest QC flag
+fails, or by the timer for a station silent longer than the rule's ``stale_after``, is
+*inhibited*: recorded, not notified.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fjsense.rules import Rule
+
+QC_JUDGED = (1, 2)  # QARTOD: pass, not evaluated; 3 suspect, 4 fail, 9 missing are not judged
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A rule's thresholds for one group (numbers from the rule or the site's catalog)."""
+
+    above: float | None = None
+    below: float | None = None
+    clear: float | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: str
+    at: float
+    value: Any
+    threshold: float | None
+    inhibited: str | None = None
+
+
+def observe(rule: Rule, st: dict[str, Any], at: float, value: Any, limits: Limits,
+            qc: int | None = None) -> list[Transition]:
+    """One sample of the group (``value`` None: a record without this metric)."""
+    if at <= st.get("released", -math.inf):
+        st["late"] = st.get("late", 0) + 1  # beyond the allowed lateness: not judged
+        return []
+    buffer: list[list[Any]] = st.setdefault("buffer", [])
+    bisect.insort(buffer, [at, value, qc], key=lambda x: x[0])
+    st["max_at"] = max(st.get("max_at", -math.inf), at)
+    return _release(rule, st, st["max_at"] - rule.lateness, limits)
+
+
+def tick(rule: Rule, st: dict[str, Any], watermark: float, limits: Limits) -> list[Transition]:
+    """Event time has reached ``watermark`` (with or without data of this group)."""
+    now = watermark - rule.lateness
+    out = _release(rule, st, now, limits)
+    state = st.get("state", "inactive")
+    if rule.kind == "nodata":
+        last = st.get("max_at")
+        if last is not None and state == "inactive" and now - last > _silence(rule):
+            st.update(state="pending", since=last + _silence(rule), breach=True)
+            out += _breached(rule, st, st["since"], None, None, limits)
+        state = st.get("state", "inactive")
+    if state == "pending" and st.get("breach") and now >= st["since"] + rule.for_seconds:
+        at = st["since"] + rule.for_seconds
+        out += _fire(rule, st, at, st.get("value"), limits, _stale(rule, st, at))
+    elif state == "firing" and st.get("cleared_at") is not None and \
+            now >= st["cleared_at"] + rule.keep_firing_for:
+        at = st["cleared_at"] + rule.keep_firing_for
+        change = _to_inactive(rule, st, "resolved", at, st.get("value"),
+                              _clear_level(rule, limits))
+        out.append(dataclasses.replace(change, inhibited=change.inhibited or _stale(rule, st, at)))
+    return out
+
+
+def _stale(rule: Rule, st: dict[str, Any], at: float) -> str | None:
+    """Why a transition the timer makes at ``at`` is inhibited: the station went silent."""
+    silent = at - st.get("max_at", at)
+    if rule.kind != "nodata" and silent > rule.stale_after:
+        return f"station silent for {silent:.0f}s"
+    return None
+
+
+def _silence(rule: Rule) -> float:
+    assert rule.expected_seconds is not None
+    return rule.expected_seconds * rule.factor
+
+
+def _release(rule: Rule, st: dict[str, Any], until: float, limits: Limits) -> list[Transition]:
+    """Judge, in event-time order, every held sample up to ``until``."""
+    out: list[Transition] = []
+    buffer = st.get("buffer", [])
+    while buffer and buffer[0][0] <= until:
+        at, value, qc = buffer.pop(0)
+        out += _judge(rule, st, at, value, qc, limits)
+    st["released"] = max(st.get("released", -math.inf), until)
+    return out
+
+
+def _judge(rule: Rule, st: dict[str, Any], at: float, value: Any, qc: int | None,
+           limits: Limits) -> list[Transition]:
+    state = st.get("state", "inactive")
+    if rule.kind == "nodata":  # data came: the silence is over
+        st["seen"] = at
+        if state == "firing":
+            return [_to_inactive(rule, st, "resolved", at, None, None)]
+        if state == "pending":
+            return [_to_inactive(rule, st, "cancelled", at, None, None)]
+        return []
+    if qc is not None and qc not in QC_JUDGED:
+        st["qc_fail"] = qc
+        return []
+    st["qc_fail"] = None
+    if rule.kind == "rate":
+        value = _rate(st, at, value)
+    if value is None:
+        return []
+    st["value"] = value
+    breach, cleared = _breach(rule, value, limits), _cleared(rule, value, limits)
+    if state == "inactive":
+        if not breach:
+            return []
+        st.update(state="pending", since=at, breach=True)
+        return _breached(rule, st, at, value, _level(rule, limits), limits)
+    if state == "pending":
+        st["breach"] = breach
+        if not breach:
+            return [_to_inactive(rule, st, "cancelled", at, value, _level(rule, limits))]
+        if at >= st["since"] + rule.for_seconds:
+            return _fire(rule, st, at, value, limits, None)
+        return []
+    # firing: stays so until cleared for keep_firing_for
+    if not cleared:
+        st["cleared_at"] = None
+        return []
+    if st.get("cleared_at") is None:
+        st["cleared_at"] = at
+    if at >= st["cleared_at"] + rule.keep_firing_for:
+        return [_to_inactive(rule, st, "resolved", at, value, _clear_level(rule, limits))]
+    return []
+
+
+def _breached(rule: Rule, st: dict[str, Any], at: float, value: Any, level: float | None,
+              limits: Limits) -> list[Transition]:
+    """Pending, or straight to firing when the rule waits for nothing."""
+    if rule.for_seconds == 0:
+        return _fire(rule, st, at, value, limits, None)
+    return [Transition("pending", at, value, level, _inhibited(st))]
+
+
+def _fire(rule: Rule, st: dict[str, Any], at: float, value: Any, limits: Limits,
+          inhibited: str | None) -> list[Transition]:
+    st.update(state="firing", fired_at=at, cleared_at=None)
+    return [Transition("firing", at, value, _level(rule, limits), inhibited or _inhibited(st))]
+
+
+def _to_inactive(rule: Rule, st: dict[str, Any], state: str, at: float, value: Any,
+                 level: float | None) -> Transition:
+    st.update(state="inactive", since=None, cleared_at=None, breach=False)
+    return Transition(state, at, value, level, _inhibited(st))
+
+
+def _inhibited(st: dict[str, Any]) -> str | None:
+    flag = st.get("qc_fail")
+    return f"QC flag {flag} on the latest value" if flag is not None else None
+
+
+def _rate(st: dict[str, Any], at: float, value: Any) -> float | None:
+    """Change per second since the previous sample (None for the first)."""
+    prev = st.get("prev")
+    st["prev"] = [at, value] if value is not None else prev
+    if value is None or prev is None or at <= prev[0]:
+        return None
+    return float((value - prev[1]) / (at - prev[0]))
+
+
+THRESHOLDS = ("threshold", "rate", "rollup")  # a rollup is a threshold on a count
+
+
+def _level(rule: Rule, limits: Limits) -> float | None:
+    if rule.kind in THRESHOLDS:
+        return limits.above if limits.above is not None else limits.below
+    if rule.kind == "range":
+        return rule.hi
+    return None
+
+
+def _clear_level(rule: Rule, limits: Limits) -> float | None:
+    if rule.kind in THRESHOLDS and limits.clear is not None:
+        return limits.clear
+    return _level(rule, limits)
+
+
+def _breach(rule: Rule, value: Any, limits: Limits) -> bool:
+    if rule.kind in THRESHOLDS:
+        if limits.above is not None:
+            return bool(value > limits.above)
+        return limits.below is not None and bool(value < limits.below)
+    if rule.kind == "range":
+        assert rule.lo is not None and rule.hi is not None
+        return bool(value < rule.lo or value > rule.hi)
+    return value in rule.values  # match
+
+
+def _cleared(rule: Rule, value: Any, limits: Limits) -> bool:
+    """Past ``clear`` when the rule has one (hysteresis), else simply no longer breaching."""
+    if rule.kind in THRESHOLDS:
+        if limits.clear is None:
+            return not _breach(rule, value, limits)
+        return bool(value < limits.clear) if limits.above is not None else bool(
+            value > limits.clear)
+    if rule.kind == "range":
+        assert rule.lo is not None and rule.hi is not None
+        return bool(rule.lo + rule.clear_margin <= value <= rule.hi - rule.clear_margin)
+    return value not in rule.values

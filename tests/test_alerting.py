@@ -1,0 +1,412 @@
+"""The alert engine end to end against real servers: readings published by the meters over
+MQTT, through the bridge, the worker's rules, the sink, and `fjsense notify` to a real webhook
+receiver and a real SMTP server (aiosmtpd).
+
+Event times lie three hours back, so the stream is not live and event time moves only with the
+readings: every transition below is exact. Readings go in phases, each waited for, so that the
+timer's transitions (``for``, ``keep_firing_for``, no data) are judged where they belong.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+
+from dashboards.build import all_dashboards
+from dashboards.macros import expand
+from fjsense.catalog import load_catalog
+from fjsense.commands.processes import Components, settings_env, wait_for
+from fjsense.credentials import Credentials
+from fjsense.settings import Settings
+from fjsense.stack.service import free_port
+from sinks.migrate import bootstrap
+from sinks.receivers import signature
+
+pytestmark = pytest.mark.integration
+
+SECRET = "alerting-test-secret"
+RULES = """
+rules:
+  - {name: kw-high, source: fj.raw.power, metric: kw, group_by: device, above: 900, clear: 800,
+     severity: critical, scope: {stations: [changle-dc1]},
+     annotations: {summary: "{group} at {name} draws {value} kW (limit {threshold})"}}
+  - {name: kw-sustained, source: fj.raw.power, metric: kw, group_by: device, above: 900,
+     for: 60s, keep_firing_for: 60s, severity: critical, scope: {stations: [anxi-dc1]}}
+  - {name: meter-silent, source: fj.raw.power, kind: nodata, group_by: device,
+     expected_seconds: 10, factor: 3, severity: critical, scope: {stations: [xiamen-dc1]}}
+  - {name: kw-late, source: fj.raw.power, metric: kw, group_by: device, above: 900,
+     lateness: 30s, severity: critical, scope: {stations: [mawei-dc1]}}
+routes:
+  - {match: {severity: critical}, receivers: [webhook, email], group_by: [rule, group_key],
+     group_wait: 0s, group_interval: 0s, repeat_interval: 4s}
+  - {receivers: [log]}
+"""
+CATALOG = load_catalog()
+BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+
+
+class WebhookServer:
+    """A real HTTP receiver that checks signatures, counts what it got, and can go down."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[dict[str, Any]] = []
+        self.keys: list[str] = []
+        self.server: ThreadingHTTPServer | None = None
+        self.up()
+
+    def up(self) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = self.headers["X-Fjsense-Signature"] == signature(SECRET, body)
+                if ok:
+                    outer.received.append(json.loads(body))
+                    outer.keys.append(self.headers["Idempotency-Key"])
+                self.send_response(204 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
+        self.server = None
+
+
+class Mailbox:
+    """aiosmtpd handler: keeps each message, or refuses with 451 while ``refusing``."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+        self.refusing = False
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.refusing:
+            return "451 4.3.0 mailbox busy, try again later"
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@dataclass
+class Meters:
+    """The meters themselves, each publishing its own readings over its own login."""
+
+    settings: Settings
+    clients: dict[str, mqtt.Client] = field(default_factory=dict)
+    seqs: Counter[str] = field(default_factory=Counter)
+
+    def send(self, device: str, second: float, kw: float) -> None:
+        site, spec = CATALOG.device(device)  # type: ignore[misc]
+        if device not in self.clients:
+            login = Credentials(self.settings).device(device)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            client.username_pw_set(login.username, login.password)
+            client.connect("127.0.0.1", self.settings.mqtt.port)
+            client.loop_start()
+            self.clients[device] = client
+        self.seqs[device] += 1
+        body = {"device": device, "seq": self.seqs[device],
+                "ts": (BASE + timedelta(seconds=second)).isoformat(),
+                "circuit": spec.spec.circuit, "kw": kw, "kwh": 1000.0 + second}
+        self.clients[device].publish(f"fj/power/{site.id}/{device}", json.dumps(body),
+                                     qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.disconnect()
+            client.loop_stop()
+
+
+@dataclass
+class Alerting:
+    settings: Settings
+    parts: Components
+    conn: psycopg.Connection
+    meters: Meters
+    webhook: WebhookServer
+    mailbox: Mailbox
+
+    def transitions(self) -> list[tuple[str, str, str, float]]:
+        return [(r, g, s, (at - BASE).total_seconds()) for r, g, s, at in self.conn.execute(
+            "SELECT rule, group_key, state, at FROM alert_events ORDER BY rule, group_key, at")]
+
+    def wait_transitions(self, count: int) -> None:
+        wait_for(lambda: len(self.transitions()) >= count, 60, f"{count} transitions",
+                 lambda: (self.transitions(), self.parts.log("worker")[-1500:]))
+
+
+@pytest.fixture(scope="module")
+def alerting(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Alerting]:
+    folder = tmp_path_factory.mktemp("alerting")
+    rules = folder / "rules.yaml"
+    rules.write_text(RULES)
+    webhook, mailbox = WebhookServer(), Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    settings = Settings(**{**module_settings.model_dump(), "alerts": {
+        **module_settings.alerts.model_dump(), "rules_file": rules,
+        "webhook_url": f"http://127.0.0.1:{webhook.port}/hook", "webhook_secret": SECRET,
+        "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "email_to": ["duty@fj.example"],
+        "notify_poll_seconds": 0.2, "max_retry_seconds": 5}})
+    bootstrap(settings)
+    parts = Components(settings, folder / "logs")
+    for name in ("bridge", "worker", "sink", "notify"):
+        parts.start(name)
+    for name in ("bridge", "worker", "notify"):
+        parts.wait_ready(name)
+    conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
+    meters = Meters(settings)
+    try:
+        yield Alerting(settings, parts, conn, meters, webhook, mailbox)
+    finally:
+        meters.close()
+        codes = parts.stop_all()
+        conn.close()
+        smtp.stop()
+        if webhook.server is not None:
+            webhook.down()
+    assert codes == {"bridge": 0, "worker": 0, "sink": 0, "notify": 0}
+
+
+def fjsense(settings: Settings, *args: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "fjsense.commands.cli", *args],
+                          env=settings_env(settings), capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def new_alerts(received: list[dict[str, Any]]) -> Counter[tuple[str, str, str, str]]:
+    return Counter((a["rule"], a["group_key"], a["state"], a["at"])
+                   for message in received if message["reason"] == "new"
+                   for a in message["alerts"])
+
+
+EXPECTED = [  # (rule, group, state, seconds after BASE), as transitions() orders them
+    ("kw-high", "changle-dc1-m01", "firing", 10.0),
+    ("kw-high", "changle-dc1-m01", "resolved", 40.0),  # 850 at 20 s: between clear and limit
+    ("kw-high", "changle-dc1-m01", "firing", 50.0),
+    ("kw-high", "changle-dc1-m01", "resolved", 60.0),
+    ("kw-high", "changle-dc1-m02", "firing", 0.0),  # silenced
+    ("kw-high", "changle-dc1-m02", "resolved", 10.0),  # silenced
+    ("kw-late", "mawei-dc1-m01", "firing", -90.0),  # came after -80 s, within the lateness
+    ("kw-late", "mawei-dc1-m01", "resolved", -80.0),
+    ("kw-sustained", "anxi-dc1-m01", "pending", 0.0),
+    ("kw-sustained", "anxi-dc1-m01", "firing", 60.0),  # by the timer: for 60 s
+    ("kw-sustained", "anxi-dc1-m01", "resolved", 160.0),  # by the timer: kept 60 s after 100 s
+    ("meter-silent", "xiamen-dc1-m01", "firing", 50.0),  # last reading 20 s, 3 × 10 s silent
+    ("meter-silent", "xiamen-dc1-m01", "resolved", 180.0),
+]
+NOTIFIED = {t for t in EXPECTED if t[2] != "pending" and t[1] != "changle-dc1-m02"}
+
+
+def stored_readings(a: Alerting) -> int:
+    return a.conn.execute("SELECT count(*) FROM power_readings").fetchone()[0]  # type: ignore[index]
+
+
+def test_every_rule_kind_gives_its_exact_transitions_and_each_is_notified_once(
+        alerting: Alerting):
+    a, m = alerting, alerting.meters
+    silence = json.loads(fjsense(
+        a.settings, "alerts", "silence", "--match", "rule=kw-high", "--match",
+        "device=changle-dc1-m02", "--for", "1h", "--by", "test", "--comment", "maintenance"))
+    # Mawei, first (event time only moves forward): -90 s arrives after -80 s (within the
+    # 30 s lateness), -95 s after -40 s (beyond it: not judged)
+    for second, kw in ((-100, 700), (-80, 700), (-90, 950), (-60, 700), (-40, 700), (-95, 950)):
+        m.send("mawei-dc1-m01", second, kw)
+    a.wait_transitions(2)
+    # Changle flaps around its limit; its m02 is silenced; Anxi breaches for a while; Xiamen's
+    # meter reports, then falls silent
+    for second in (0, 10, 20):
+        m.send("changle-dc1-m01", second, [850, 950, 850][second // 10])
+        m.send("changle-dc1-m02", second, [950, 700, 700][second // 10])
+        m.send("xiamen-dc1-m01", second, 500)
+    m.send("anxi-dc1-m01", 0, 950)
+    wait_for(lambda: stored_readings(a) == 6 + 10, 30, "the first readings stored")
+    wait_for(lambda: len(a.transitions()) == 2 + 3 + 1, 30, "their transitions",
+             a.transitions)
+    time.sleep(2)  # every partition's records taken in before event time moves on
+    for second, kw in ((30, 950), (40, 790), (50, 950), (60, 700)):
+        m.send("changle-dc1-m01", second, kw)
+    m.send("anxi-dc1-m01", 30, 950)
+    a.wait_transitions(11)
+    m.send("anxi-dc1-m01", 100, 700)  # cleared: kept firing another 60 s
+    for second in range(100, 200, 10):
+        m.send("changle-dc1-m03", second, 300)  # event time passes
+    m.send("xiamen-dc1-m01", 180, 500)
+    a.wait_transitions(13)
+    assert a.transitions() == EXPECTED
+    muted = a.conn.execute("SELECT DISTINCT silenced_by FROM alert_events "
+                           "WHERE group_key = 'changle-dc1-m02'").fetchall()
+    assert muted == [(silence["id"],)]
+
+    def delivered(receiver: str) -> dict[str, list[tuple[str, str, str, float]]]:
+        return {ident: [(e["rule"], e["group_key"], e["state"],
+                         (datetime.fromisoformat(e["at"]) - BASE).total_seconds())
+                        for e in events] for ident, events in a.conn.execute(
+            "SELECT id, events FROM alert_notifications WHERE receiver = %s AND reason = 'new' "
+            "AND delivered_at IS NOT NULL", [receiver])}
+
+    wait_for(lambda: sum(map(len, delivered("email").values())) == len(NOTIFIED)
+             and sum(map(len, delivered("webhook").values())) == len(NOTIFIED), 30,
+             "every notification delivered", lambda: a.parts.log("notify")[-2000:])
+    for receiver in ("webhook", "email"):
+        rows = delivered(receiver)
+        assert sorted(t for events in rows.values() for t in events) == sorted(NOTIFIED)
+    webhook_new = [k for k, msg in zip(a.webhook.keys, a.webhook.received, strict=True)
+                   if msg["reason"] == "new"]
+    assert sorted(webhook_new) == sorted(delivered("webhook"))  # each message once
+    mail_keys = [mail["X-Fjsense-Idempotency-Key"] for mail in a.mailbox.messages]
+    assert sorted(k for k in mail_keys if k in delivered("email")) == sorted(delivered("email"))
+    assert len(mail_keys) == len(set(mail_keys))
+    summary = next(al["summary"] for msg in a.webhook.received for al in msg["alerts"]
+                   if al["rule"] == "kw-high" and al["state"] == "firing")
+    assert summary == (f"changle-dc1-m01 at {CATALOG.site('changle-dc1').name} draws 950.0 kW "
+                       "(limit 900.0)")
+
+
+def advance(m: Meters, start: int, end: int) -> None:
+    """Event time moves on: Changle's cooling meter and Xiamen's meter report every 10 s."""
+    for second in range(start, end + 1, 10):
+        m.send("changle-dc1-m03", second, 300)
+        m.send("xiamen-dc1-m01", second, 500)
+
+
+def test_receivers_down_for_60s_never_stall_the_stream_and_get_everything_once(
+        alerting: Alerting):
+    a, m = alerting, alerting.meters
+    a.webhook.down()
+    a.mailbox.refusing = True
+    started = time.monotonic()
+    before = len(a.transitions())
+    advance(m, 190, 200)
+    m.send("changle-dc1-m01", 200, 950)
+    m.send("changle-dc1-m01", 210, 700)
+    advance(m, 210, 220)
+    a.wait_transitions(before + 2)  # the stream goes on while nobody can be told
+    errors = dict(a.conn.execute(
+        "SELECT receiver, last_error FROM alert_notifications WHERE delivered_at IS NULL"))
+    wait_for(lambda: all(dict(a.conn.execute(
+        "SELECT receiver, last_error FROM alert_notifications WHERE delivered_at IS NULL "
+        "AND last_error IS NOT NULL")).get(r) for r in ("webhook", "email")), 30,
+        "both receivers to fail", lambda: errors)
+    failing = dict(a.conn.execute("SELECT receiver, last_error FROM alert_notifications "
+                                  "WHERE delivered_at IS NULL AND last_error IS NOT NULL"))
+    assert "Connection refused" in failing["webhook"]
+    assert "451" in failing["email"]
+    assert set((a.parts.health("notify") or {}).get("failing", {})) == {"webhook", "email"}
+    time.sleep(max(0.0, 60 - (time.monotonic() - started)))
+    a.webhook.up()
+    a.mailbox.refusing = False
+    late = {("kw-high", "changle-dc1-m01", "firing", 200.0),
+            ("kw-high", "changle-dc1-m01", "resolved", 210.0)}
+    wait_for(lambda: a.conn.execute(
+        "SELECT count(*) FROM alert_notifications WHERE delivered_at IS NULL").fetchone()
+        == (0,), 60, "the backlog delivered")
+    got = new_alerts(a.webhook.received)
+    assert {k for k in got if (k[0], k[1], k[2], (datetime.fromisoformat(k[3]) - BASE)
+                               .total_seconds()) in late} and max(got.values()) == 1
+    keys = [mail["X-Fjsense-Idempotency-Key"] for mail in a.mailbox.messages]
+    assert len(keys) == len(set(keys)) and len(a.webhook.keys) == len(set(a.webhook.keys))
+    retried = a.conn.execute("SELECT receiver, max(attempts) FROM alert_notifications "
+                             "GROUP BY 1 ORDER BY 1").fetchall()
+    assert dict(retried)["webhook"] > 1 and dict(retried)["email"] > 1
+
+
+def test_an_acknowledged_alert_is_not_repeated(alerting: Alerting):
+    a, m = alerting, alerting.meters
+    advance(m, 230, 300)
+    m.send("changle-dc1-m01", 300, 950)  # firing, and it stays so
+
+    def repeats() -> int:
+        return sum(1 for msg in a.webhook.received if msg["reason"] == "repeat"
+                   for al in msg["alerts"] if al["group_key"] == "changle-dc1-m01"
+                   and al["at"] == (BASE + timedelta(seconds=300)).isoformat())
+
+    wait_for(lambda: repeats() >= 1, 30, "a repeat of the firing alert (repeat_interval 4s)")
+    out = fjsense(a.settings, "alerts", "ack", "kw-high", "changle-dc1-m01", "--by", "duty",
+                  "--comment", "crew on site")
+    assert "acknowledged kw-high for changle-dc1-m01" in " ".join(out.split())
+    time.sleep(2)  # a repeat already on its way may still land
+    after_ack = repeats()
+    time.sleep(10)
+    assert repeats() == after_ack
+    [firing] = [f for f in json.loads(fjsense(a.settings, "alerts", "list", "--json"))
+                if f["group_key"] == "changle-dc1-m01"]
+    assert (firing["rule"], firing["acked_by"], firing["ack_comment"]) == (
+        "kw-high", "duty", "crew on site")
+    history = json.loads(fjsense(a.settings, "alerts", "history", "--rule", "kw-sustained",
+                                 "--json"))
+    assert [(h["state"], h["notified"]) for h in history] == [
+        ("resolved", "yes"), ("firing", "yes"), ("pending", "no")]
+
+
+NEW_RULE = """  - {name: kw-low, source: fj.raw.power, metric: kw, group_by: device, below: 100,
+     severity: info, scope: {stations: [changle-dc1]}}
+"""
+
+
+def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alerting):
+    a, m = alerting, alerting.meters
+    path = a.settings.alerts.rules_file
+    assert path is not None
+    path.write_text(RULES.replace("source: fj.raw.power, kind: nodata",
+                                  "source: fj.raw.nope, kind: nodata"))
+
+    def refusal() -> str | None:
+        return (a.parts.health("worker") or {}).get("rules_error")
+
+    wait_for(lambda: refusal() is not None, 30, "the worker to refuse the file")
+    assert refusal() == f"{path}:8: rules[2].source: no stream 'fj.raw.nope'; streams: " \
+        "fj.alerts, fj.alerts.samples, fj.deadletter, fj.derived.pue, fj.raw.power"
+    before = len(a.transitions())
+    for second in range(310, 360, 10):  # Xiamen falls silent: the old no-data rule still runs
+        m.send("changle-dc1-m03", second, 300)
+    a.wait_transitions(before + 1)
+    assert ("meter-silent", "xiamen-dc1-m01", "firing", 330.0) in a.transitions()
+    path.write_text(RULES.replace("routes:", NEW_RULE + "routes:"))
+    wait_for(lambda: (a.parts.health("worker") or {}).get("rules") == 5, 30,
+             "the worker to take the new file", lambda: a.parts.health("worker"))
+    assert refusal() is None
+    m.send("changle-dc1-m03", 360, 50)
+    wait_for(lambda: ("kw-low", "changle-dc1-m03", "firing", 360.0) in a.transitions(), 30,
+             "the new rule to fire", a.transitions)
+
+
+def test_the_alerts_dashboard_runs_as_the_read_only_role(alerting: Alerting):
+    board = next(d for d in all_dashboards(alerting.settings) if d.uid == "fjsense-alerts")
+    start, end = BASE - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=1)
+    with psycopg.connect(Credentials(alerting.settings).dsn("reader"), autocommit=True) as conn:
+        for panel in board.panels:
+            cur = conn.execute(expand(panel.sql, start, end, "1m"))
+            assert tuple(c.name for c in cur.description) == panel.columns, panel.title
+            assert cur.fetchall(), f"no rows for panel {panel.title!r}"
+        acked = conn.execute(expand(board.panels[2].sql, start, end, "1m")).fetchall()
+        assert [(rule, n) for rule, _, n in acked] == [("kw-high", 1)]
