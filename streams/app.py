@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import faust
@@ -59,7 +60,9 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
         APP_ID,
         broker=f"kafka://{settings.kafka.servers}",
         store="memory://",
-        datadir=str(settings.home / "worker"),
+        # its own folder per process: workers of one home (tests, several on one host) must
+        # not share faust's table files
+        datadir=str(settings.home / "worker" / str(os.getpid())),
         web_enabled=False,
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication,
