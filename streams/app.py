@@ -56,13 +56,15 @@ APP_ID = "fjsense-streams"  # also the worker's Kafka consumer group
 
 
 def create_app(settings: Settings, health: Health | None = None) -> faust.App:
+    datadir = settings.home / "worker" / str(os.getpid())
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         APP_ID,
         broker=f"kafka://{settings.kafka.servers}",
         store="memory://",
         # its own folder per process: workers of one home (tests, several on one host) must
         # not share faust's table files
-        datadir=str(settings.home / "worker" / str(os.getpid())),
+        datadir=str(datadir),
         web_enabled=False,
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication,
