@@ -76,11 +76,15 @@ class Catalog(_Entry):
     def sites_of(self, kind: str) -> list[Site]:
         return [s for s in self.sites if any(d.kind == kind for d in s.devices)]
 
+    @cached_property
+    def _sites(self) -> dict[str, Site]:
+        return {s.id: s for s in self.sites}
+
     def site(self, site_id: str) -> Site:
-        for site in self.sites:
-            if site.id == site_id:
-                return site
-        raise KeyError(f"unknown site {site_id!r}")
+        try:
+            return self._sites[site_id]
+        except KeyError:
+            raise KeyError(f"unknown site {site_id!r}") from None
 
 
 _SITE_KEYS = set(Site.model_fields) - {"spec"}

@@ -10,6 +10,11 @@ import yaml
 from pydantic import ValidationError
 
 
+# libyaml where PyYAML was built with it: an operator's catalog of 10,000 stations reads in a
+# second, not half a minute; its nodes carry the same line marks
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class YamlError(ValueError):
     """A YAML document is not valid; the message reads ``file:line: where: what``."""
 
@@ -25,8 +30,12 @@ class YamlDoc:
     @classmethod
     def parse(cls, text: str, name: str) -> YamlDoc:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            loader = _LOADER(text)
+            try:
+                root = loader.get_single_node()
+                data = loader.construct_document(root) if root is not None else None
+            finally:
+                loader.dispose()
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""

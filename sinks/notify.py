@@ -2,7 +2,9 @@
 this reads them from ``alert_events`` and delivers them, so a receiver that is down slows
 nothing but its own messages.
 
-Each pass, in short transactions (rows locked with SKIP LOCKED, so notifiers may run side by
+A pass starts when the sink commits new transitions (a trigger on ``alert_events`` notifies
+``fjsense_alert_events``), and at least every ``alerts.notify_poll_seconds``. Each pass, in
+short transactions (rows locked with SKIP LOCKED, so notifiers may run side by
 side):
 
 1. *claim*: transitions to notify that no one has taken are muted by a matching silence, or
@@ -44,6 +46,7 @@ log = logging.getLogger("fjsense.notify")
 CLAIM_BATCH, DELIVER_BATCH = 5000, 200
 LEASE_SECONDS = 60  # a delivery being attempted is not picked again meanwhile
 REPEAT_EVERY_SECONDS = 10.0  # how often repeats are looked for
+STORED_CHANNEL = "fjsense_alert_events"  # told by a trigger when transitions are stored
 EVENT_FIELDS = ("rule", "group_key", "state", "at", "value", "threshold", "severity", "summary",
                 "labels", "site", "region")
 
@@ -244,10 +247,14 @@ class Notifier:
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.dsn, autocommit=True)
+                        conn.execute(f"LISTEN {STORED_CHANNEL}")
                     self.once(conn)
                     self.health.ready()
                     delay = 0.5
-                    stop.wait(self.settings.alerts.notify_poll_seconds)
+                    # woken by the sink's commit of new transitions, else a pass every poll
+                    for _ in conn.notifies(timeout=self.settings.alerts.notify_poll_seconds,
+                                           stop_after=1):
+                        pass
                 except psycopg.OperationalError as exc:
                     log.warning("waiting for the database (%s); retrying in %.1fs",
                                 str(exc).strip().splitlines()[0], delay)

@@ -38,7 +38,11 @@ class Message:
 
     @property
     def status(self) -> str:
-        return "firing" if any(e["state"] == "firing" for e in self.events) else "resolved"
+        """Firing while any alert of the group is, judged by its latest transition here (a
+        backlog may bring an alert's firing and its resolution in one message)."""
+        latest = {(e["rule"], e["group_key"]): e["state"]
+                  for e in sorted(self.events, key=lambda e: e["at"])}
+        return "firing" if "firing" in latest.values() else "resolved"
 
     def body(self) -> bytes:
         return json.dumps({"id": self.id, "receiver": self.receiver, "route": self.route,

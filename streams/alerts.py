@@ -18,6 +18,7 @@ import logging
 import math
 import string
 import time
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,10 +74,36 @@ class _Engine:
     """What both processors share: limits per site, and transitions made into records."""
 
     def __init__(self, rules: list[Rule], catalog: Catalog, settings: Settings) -> None:
-        self.rules = {r.name: r for r in rules}
         self.catalog = catalog
+        self.use(rules)
         self.clock = EventClock(settings.alerts.live_within_seconds)
         self.regions = {r.id: r.name for r in catalog.regions}
+
+    def use(self, rules: list[Rule]) -> None:
+        """Judge by ``rules`` from now on (a reload keeps the state of rules kept)."""
+        self.rules = {r.name: r for r in rules}
+        self._ordered = list(self.rules.values())
+        self._by_station: dict[str, list[int]] = defaultdict(list)
+        self._broad: list[int] = []  # rules not named by station: judged against each site
+        for n, rule in enumerate(self._ordered):
+            if rule.kind != "rollup" and rule.scope.stations:
+                for station in rule.scope.stations:
+                    self._by_station[station].append(n)
+            else:
+                self._broad.append(n)
+        self._scoped: dict[str | None, list[Rule]] = {}
+
+    def rules_for(self, site_id: str | None) -> list[Rule]:
+        """The rules that watch one station, in file order, looked up once: with a thousand
+        rules scoped to a few stations each, a reading meets only its own."""
+        found = self._scoped.get(site_id)
+        if found is None:
+            site = self.site(site_id)
+            candidates = sorted(self._by_station.get(site_id or "", []) + self._broad)
+            found = self._scoped[site_id] = [
+                rule for rule in (self._ordered[n] for n in candidates)
+                if rule.kind == "rollup" or in_scope(rule, site)]
+        return found
 
     def site(self, site_id: str | None) -> Site | None:
         if site_id is None:
@@ -152,18 +179,16 @@ class SourceAlerts(_Engine):
         out: list[Output] = []
         wall = time.time()  # when we saw it: the clock's idle time starts now
         for record in batch.items:
-            for rule in self.rules.values():
-                out += self._record(state, rule, record, batch.key, wall)
+            site_id = getattr(record, "site", None) or batch.key
+            for rule in self.rules_for(site_id):
+                out += self._record(state, rule, record, site_id, wall)
         return out
 
-    def _record(self, state: dict[str, Any], rule: Rule, record: Any, key: str,
+    def _record(self, state: dict[str, Any], rule: Rule, record: Any, site_id: str,
                 wall: float) -> list[Output]:
         if rule.kind == "rollup":
             return self._member(rule, record)
-        site_id = getattr(record, "site", None) or key
         site = self.site(site_id)
-        if not in_scope(rule, site):
-            return []
         at = getattr(record, rule.at).timestamp()
         self.clock.saw(at, wall)
         value = getattr(record, rule.metric) if rule.metric else None
@@ -277,9 +302,8 @@ class RuleReloader:
             return str(exc)
         watched = {e.source for e in self.engines}
         for engine in self.engines:
-            engine.rules = {r.name: r for r in (
-                [r for r in rules.rules if r.group_by == "region"]
-                if isinstance(engine, RegionAlerts) else rules.of_source(engine.source))}
+            engine.use([r for r in rules.rules if r.group_by == "region"]
+                       if isinstance(engine, RegionAlerts) else rules.of_source(engine.source))
         for rule in rules.rules:
             if rule.source not in watched:
                 log.warning("rule %s watches %s: it starts with the next worker restart",

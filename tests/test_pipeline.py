@@ -127,8 +127,8 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
         parts.start("worker")
         parts.start("sink")
         progress = ("SELECT (SELECT count(*) FROM pue_windows), (SELECT count(*) FROM power_readings),"
-                    " (SELECT count(*) FROM alert_notifications WHERE receiver = 'webhook' AND"
-                    " delivered_at IS NOT NULL)")
+                    " (SELECT coalesce(sum(jsonb_array_length(events)), 0) FROM"
+                    " alert_notifications WHERE receiver = 'webhook' AND delivered_at IS NOT NULL)")
         target = (3 * WINDOWS_PER_SITE, len(stats.valid), 2)
         wait_for(lambda: all(a >= b for a, b in zip(conn.execute(progress).fetchone(), target)),
                  300, f"the whole run to be stored {target}",
@@ -187,12 +187,13 @@ def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alert
     assert firing - pending == timedelta(minutes=5)
     assert FAULT.start < pending < firing < FAULT.end < resolved
     assert [e[4:] for e in events] == [(False, False, None), (True, True, None), (True, True, None)]
-    assert [[(a["group_key"], a["state"]) for a in h["alerts"]] for h in Webhook.received] == [
-        [("changle-dc1", "firing")], [("changle-dc1", "resolved")]]
-    assert [h["status"] for h in Webhook.received] == ["firing", "resolved"]
+    # one message per transition, or one for both when the restart's backlog brings them together
+    assert [(a["group_key"], a["state"]) for h in Webhook.received for a in h["alerts"]] == [
+        ("changle-dc1", "firing"), ("changle-dc1", "resolved")]
+    assert Webhook.received[-1]["status"] == "resolved"
     deliveries = run.conn.execute(
-        "SELECT receiver, count(*), max(attempts) FROM alert_notifications "
-        "WHERE delivered_at IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
+        "SELECT receiver, sum(jsonb_array_length(events)), max(attempts) FROM alert_notifications"
+        " WHERE delivered_at IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
     assert deliveries == [("log", 2, 1), ("mqtt", 2, 1), ("webhook", 2, 1)]
     wait_for(lambda: len(alerts_on_mqtt) == 2, 10, "alerts on MQTT")
     assert [t for t, _ in alerts_on_mqtt] == ["fj/alerts/warning/changle-dc1/pue-above-target"] * 2

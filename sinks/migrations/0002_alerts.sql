@@ -51,3 +51,12 @@ CREATE TABLE alert_silences (
     created_at timestamptz NOT NULL DEFAULT now(),
     CHECK (ends_at > starts_at)
 );
+
+-- the notifier hears at once that transitions were stored (and still looks every poll)
+CREATE FUNCTION alert_events_stored() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('fjsense_alert_events', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER alert_events_stored AFTER INSERT ON alert_events
+    FOR EACH STATEMENT EXECUTE FUNCTION alert_events_stored();
