@@ -9,7 +9,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-
 # libyaml where PyYAML was built with it: an operator's catalog of 10,000 stations reads in a
 # second, not half a minute; its nodes carry the same line marks
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -175,6 +175,9 @@ class SourceAlerts(_Engine):
         self.name = f"alerts-{source}"
         self.stream = rules.streams[source]
 
+    def reload(self, rules: RuleSet) -> None:
+        self.use(rules.of_source(self.source))
+
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         out: list[Output] = []
         wall = time.time()  # when we saw it: the clock's idle time starts now
@@ -223,7 +226,12 @@ class RegionAlerts(_Engine):
     source = ALERT_SAMPLES
 
     def __init__(self, rules: RuleSet, catalog: Catalog, settings: Settings) -> None:
-        super().__init__([r for r in rules.rules if r.group_by == "region"], catalog, settings)
+        super().__init__([], catalog, settings)
+        self.reload(rules)
+
+    def reload(self, rules: RuleSet) -> None:
+        self.targets = {r.name: r for r in rules.rules}  # the station rules rolled up
+        self.use([r for r in rules.rules if r.group_by == "region"])
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         out: list[Output] = []
@@ -248,7 +256,7 @@ class RegionAlerts(_Engine):
 
     def _stations(self, rule: Rule, region: str) -> int:
         """How many stations of the region the rolled-up rule watches."""
-        target = self.rules.get(rule.of or "") or rule
+        target = self.targets.get(rule.of or "") or rule
         return sum(1 for s in self.catalog.sites if s.region == region and in_scope(target, s))
 
     def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
@@ -302,8 +310,7 @@ class RuleReloader:
             return str(exc)
         watched = {e.source for e in self.engines}
         for engine in self.engines:
-            engine.use([r for r in rules.rules if r.group_by == "region"]
-                       if isinstance(engine, RegionAlerts) else rules.of_source(engine.source))
+            engine.reload(rules)
         for rule in rules.rules:
             if rule.source not in watched:
                 log.warning("rule %s watches %s: it starts with the next worker restart",

@@ -84,7 +84,7 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
     engines = alert_processors(load_rules(settings, catalog), catalog, settings)
     for processor in [*kind_processors(settings, catalog), *engines]:
         attach(app, processor, streams[processor.source], settings.kafka.partitions,
-               settings.alerts.tick_seconds)
+               settings.alerts.tick_seconds, health)
     reloader = RuleReloader(settings, catalog, engines, health)
 
     @app.timer(RELOAD_SECONDS, name="reload-rules")

@@ -26,6 +26,7 @@ import faust
 from faust.streams import current_event
 
 from fjsense.deadletter import DeadLetter
+from fjsense.health import Health
 from fjsense.kinds.base import Stream
 from fjsense.topics import DEADLETTER
 from streams.contract import Batch, Output, Processor, Ticking
@@ -83,9 +84,10 @@ def guarded_step(processor: Processor, source: Stream, state: dict[str, Any], ke
 
 
 def attach(app: faust.App, processor: Processor, source: Stream, partitions: int,
-           tick_seconds: float = 1.0) -> None:
+           tick_seconds: float = 1.0, health: Health | None = None) -> None:
     """Register ``processor`` on ``app`` as an agent over its source stream (and, when it
-    acts as time passes, a timer that ticks every key it holds)."""
+    acts as time passes, a timer that ticks every key it holds). ``health`` shows, per
+    partition of the source, the offset last taken in and the partition's end."""
     topic_in = app.topic(source.topic, key_type=bytes, value_type=bytes, partitions=partitions,
                          key_serializer="raw", value_serializer="raw")
     table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
@@ -106,6 +108,13 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
                 delivered.add(record)
 
         future.add_done_callback(confirmed)
+
+    def positions() -> dict[int, tuple[int | None, int | None]]:
+        return {tp.partition: (processed.get(tp.partition), app.consumer.highwater(tp))
+                for tp in app.assignor.assigned_actives() if tp.topic == source.topic}
+
+    if health is not None:
+        health.probe(f"taken:{processor.name}", positions)
 
     def mine() -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source.topic}

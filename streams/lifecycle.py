@@ -47,7 +47,9 @@ class Transition:
 def observe(rule: Rule, st: dict[str, Any], at: float, value: Any, limits: Limits,
             qc: int | None = None) -> list[Transition]:
     """One sample of the group (``value`` None: a record without this metric)."""
-    if at <= st.get("released", -math.inf):
+    # a sample at the time last judged is still judged: a site's meters, or a region's
+    # stations, report at the same instant
+    if at < st.get("released", -math.inf):
         st["late"] = st.get("late", 0) + 1  # beyond the allowed lateness: not judged
         return []
     buffer: list[list[Any]] = st.setdefault("buffer", [])

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -28,10 +27,11 @@ from aiosmtpd.controller import Controller
 
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
-from fjsense.catalog import load_catalog
+from fjsense.catalog import catalog_of, load_catalog
 from fjsense.commands.processes import Components, settings_env, wait_for
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
+from fjsense.stack import LocalStack
 from fjsense.stack.service import free_port
 from sinks.migrate import bootstrap
 from sinks.receivers import signature
@@ -50,11 +50,25 @@ rules:
      expected_seconds: 10, factor: 3, severity: critical, scope: {stations: [xiamen-dc1]}}
   - {name: kw-late, source: fj.raw.power, metric: kw, group_by: device, above: 900,
      lateness: 30s, severity: critical, scope: {stations: [mawei-dc1]}}
+  - {name: kw-band, source: fj.raw.power, kind: range, metric: kw, lo: 100, hi: 900,
+     clear_margin: 50, group_by: device, scope: {stations: [putian-dc1]}}
+  - {name: kw-ramp, source: fj.raw.power, kind: rate, metric: kw, above: 20, group_by: device,
+     scope: {stations: [putian-dc1]}}
+  - {name: kw-over, source: fj.raw.power, metric: kw, above: 900, clear: 800, for: 30s,
+     stale_after: 20s, severity: critical, scope: {stations: [putian-dc2, putian-dc3]}}
+  - {name: putian-over, source: fj.alerts, kind: rollup, of: kw-over, group_by: region,
+     min_firing: 2, severity: critical,
+     annotations: {summary: "{firing} of {of} sites in {name} over 900 kW"}}
 routes:
   - {match: {severity: critical}, receivers: [webhook, email], group_by: [rule, group_key],
      group_wait: 0s, group_interval: 0s, repeat_interval: 4s}
   - {receivers: [log]}
 """
+PUTIAN = """sites:
+""" + "".join(f"""  - {{id: putian-dc{n}, name: Putian datacenter {n}, kind: power, region: putian,
+     lat: 25.4, lon: 119.0, it_design_kw: 1000,
+     devices: [{{id: putian-dc{n}-m01, circuit: facility, rated_kw: 2000}}]}}
+""" for n in (1, 2, 3))
 CATALOG = load_catalog()
 BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
 
@@ -103,7 +117,7 @@ class Mailbox:
         self.messages: list[email.message.Message] = []
         self.refusing = False
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refusing:
             return "451 4.3.0 mailbox busy, try again later"
         self.messages.append(email.message_from_bytes(envelope.content))
@@ -119,7 +133,7 @@ class Meters:
     seqs: Counter[str] = field(default_factory=Counter)
 
     def send(self, device: str, second: float, kw: float) -> None:
-        site, spec = CATALOG.device(device)  # type: ignore[misc]
+        site, spec = catalog_of(self.settings).device(device)  # type: ignore[misc]
         if device not in self.clients:
             login = Credentials(self.settings).device(device)
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
@@ -164,6 +178,7 @@ def alerting(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("alerting")
     rules = folder / "rules.yaml"
     rules.write_text(RULES)
+    (folder / "stations.yaml").write_text(PUTIAN)  # an operator's sites beside the shipped
     webhook, mailbox = WebhookServer(), Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
@@ -171,8 +186,10 @@ def alerting(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
         **module_settings.alerts.model_dump(), "rules_file": rules,
         "webhook_url": f"http://127.0.0.1:{webhook.port}/hook", "webhook_secret": SECRET,
         "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "email_to": ["duty@fj.example"],
-        "notify_poll_seconds": 0.2, "max_retry_seconds": 5}})
+        "notify_poll_seconds": 0.2, "max_retry_seconds": 5},
+        "catalog": {"file": folder / "stations.yaml"}})
     bootstrap(settings)
+    LocalStack(settings).refresh_mqtt_auth()  # the broker learns Putian's meters
     parts = Components(settings, folder / "logs")
     for name in ("bridge", "worker", "sink", "notify"):
         parts.start(name)
@@ -392,7 +409,7 @@ def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alertin
     a.wait_transitions(before + 1)
     assert ("meter-silent", "xiamen-dc1-m01", "firing", 330.0) in a.transitions()
     path.write_text(RULES.replace("routes:", NEW_RULE + "routes:"))
-    wait_for(lambda: (a.parts.health("worker") or {}).get("rules") == 5, 30,
+    wait_for(lambda: (a.parts.health("worker") or {}).get("rules") == RULES.count("name:") + 1, 30,
              "the worker to take the new file", lambda: a.parts.health("worker"))
     assert refusal() is None
     m.send("changle-dc1-m03", 360, 50)
@@ -410,3 +427,52 @@ def test_the_alerts_dashboard_runs_as_the_read_only_role(alerting: Alerting):
             assert cur.fetchall(), f"no rows for panel {panel.title!r}"
         acked = conn.execute(expand(board.panels[2].sql, start, end, "1m")).fetchall()
         assert [(rule, n) for rule, _, n in acked] == [("kw-high", 1)]
+
+
+def test_range_rate_stale_inhibition_and_a_region_rollup_through_the_real_servers(
+        alerting: Alerting):
+    """Putian's sites: one meter leaves its band and ramps; two breach for 30 s, one of them
+    silent meanwhile (its firing is the timer's, and inhibited), and the region rolls up."""
+    a, m = alerting, alerting.meters
+
+    def putian() -> list[tuple[str, str, str, float, str | None, bool]]:
+        return [(r, g, s, (at - BASE).total_seconds(), inhibited, notify)
+                for r, g, s, at, inhibited, notify in a.conn.execute(
+                    "SELECT rule, group_key, state, at, inhibited, notify FROM alert_events "
+                    "WHERE group_key LIKE 'putian%' ORDER BY rule, group_key, at, state")]
+
+    m.send("putian-dc2-m01", 400, 950)
+    m.send("putian-dc3-m01", 400, 950)  # and then silent
+    for second, kw in ((400, 500), (410, 690), (420, 950), (430, 880), (440, 800), (450, 50),
+                       (460, 500), (470, 500)):
+        m.send("putian-dc1-m01", second, kw)
+        if second > 400:
+            m.send("putian-dc2-m01", second, 950)
+    wait_for(lambda: len(putian()) >= 13, 60, "Putian's first transitions", putian)
+    m.send("putian-dc2-m01", 480, 700)
+    m.send("putian-dc3-m01", 490, 700)
+    m.send("putian-dc1-m01", 490, 500)
+    silent = "station silent for 30s"
+    expected = [
+        ("kw-band", "putian-dc1-m01", "firing", 420.0, None, True),  # 950 > hi
+        ("kw-band", "putian-dc1-m01", "resolved", 440.0, None, True),  # 880: within the margin
+        ("kw-band", "putian-dc1-m01", "firing", 450.0, None, True),  # 50 < lo
+        ("kw-band", "putian-dc1-m01", "resolved", 460.0, None, True),
+        ("kw-over", "putian-dc2", "pending", 400.0, None, False),
+        ("kw-over", "putian-dc2", "firing", 430.0, None, True),
+        ("kw-over", "putian-dc2", "resolved", 480.0, None, True),
+        ("kw-over", "putian-dc3", "pending", 400.0, None, False),
+        ("kw-over", "putian-dc3", "firing", 430.0, silent, False),  # the timer's: inhibited
+        ("kw-over", "putian-dc3", "resolved", 490.0, None, True),
+        ("kw-ramp", "putian-dc1-m01", "firing", 420.0, None, True),  # 26 kW/s
+        ("kw-ramp", "putian-dc1-m01", "resolved", 430.0, None, True),
+        ("kw-ramp", "putian-dc1-m01", "firing", 460.0, None, True),  # 45 kW/s
+        ("kw-ramp", "putian-dc1-m01", "resolved", 470.0, None, True),
+        ("putian-over", "putian", "firing", 430.0, None, True),
+        ("putian-over", "putian", "resolved", 480.0, None, True),
+    ]
+    wait_for(lambda: len(putian()) >= len(expected), 60, "every Putian transition", putian)
+    assert putian() == expected
+    [summary] = [s for (s,) in a.conn.execute(
+        "SELECT summary FROM alert_events WHERE rule = 'putian-over' AND state = 'firing'")]
+    assert summary == "2 of 2 sites in Putian over 900 kW"

@@ -132,7 +132,9 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
         target = (3 * WINDOWS_PER_SITE, len(stats.valid), 2)
         wait_for(lambda: all(a >= b for a, b in zip(conn.execute(progress).fetchone(), target)),
                  300, f"the whole run to be stored {target}",
-                 lambda: (conn.execute(progress).fetchone(), parts.log("bridge")[-3000:]))
+                 lambda: (conn.execute(progress).fetchone(), conn.execute(
+                     "SELECT site, count(*), max(window_end) FROM pue_windows GROUP BY 1"
+                 ).fetchall(), parts.health("worker"), parts.log("worker")[-3000:]))
         yield Run(stats, conn, settings)
     finally:
         publisher.close()

@@ -91,7 +91,8 @@ def power_rows(now: datetime) -> tuple[list[tuple], list[tuple]]:
 
 @pytest.fixture(scope="module")
 def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
-    """TimescaleDB with readings, windows, an alert, a dead letter and a metric in it."""
+    """TimescaleDB with readings, windows, an alert (acknowledged, delivered), a dead letter
+    and a metric in it."""
     conn, _ = tsdb
     now = datetime.now(UTC)
     readings, windows = power_rows(now)
@@ -106,6 +107,12 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
     alerts = streams["fj.alerts"]
     insert(conn, "alert_events", alerts.table.columns,  # type: ignore[union-attr]
            alerts.rows(b"changle-dc1", 0, Stream.encode([alert])))
+    insert(conn, "alert_acks", ("rule", "group_key", "fired_at", "acked_by", "acked_at", "comment"),
+           [("pue-above-target", "changle-dc1", alert.at, "duty", alert.at + timedelta(minutes=3),
+             "chiller crew on site")])
+    insert(conn, "alert_notifications", ("id", "receiver", "route", "group_labels", "reason",
+                                         "events", "created_at", "delivered_at"),
+           [("n1", "webhook", "route-1", '{"rule": "pue-above-target"}', "new", "[]", now, now)])
     insert(conn, "dead_letters", DEAD_LETTER_COLUMNS, [
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),

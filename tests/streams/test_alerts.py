@@ -118,6 +118,13 @@ def test_late_samples_within_the_lateness_are_judged_in_order_and_older_ones_not
     assert st["late"] == 1
 
 
+def test_samples_at_the_same_instant_are_each_judged():
+    # a site's two meters at minute 1, or a region's count going 1 then 2 as two stations
+    # fire at once: the second sample is judged too
+    r = rule(above=1.5)
+    assert run(r, [(0, 0.0), (1, 1.0), (1, 2.0)], Limits(above=1.5)) == [("firing", 1)]
+
+
 def test_a_value_failing_qc_is_not_judged_and_inhibits_the_next_transition():
     r = rule(above=1.35)
     limits = Limits(above=1.35)
