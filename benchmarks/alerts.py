@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import threading
@@ -158,12 +159,15 @@ def floor(settings: Settings, receiver: Receiver, rounds: int = 300) -> dict[str
     producer.send(topic, b"warm-up").get(10)
     while not consumer.assignment():
         consumer.poll(100)
+    for tp in consumer.assignment():
+        consumer.position(tp)  # the start is fixed before the first timed record is sent
     trips = []
     for _ in range(rounds):
         sent = time.time()
         producer.send(topic, b"x").get(10)
         while not consumer.poll(50):
-            pass
+            if time.time() - sent > 10:
+                raise RuntimeError("a Kafka record did not come back within 10 s")
         trips.append(time.time() - sent)
     producer.close()
     consumer.close()
@@ -265,6 +269,7 @@ def main() -> None:
         parts.stop_all()
         stack.down()
         receiver.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
