@@ -57,6 +57,7 @@ bench-deps:
 
 bench: $(VENV)/.installed system-deps bench-deps
 	$(BIN)/python -m benchmarks.e2e
+	$(BIN)/python -m benchmarks.alerts
 
 dashboards: setup
 	$(BIN)/fjsense dashboards build --out build/grafana
