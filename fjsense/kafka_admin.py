@@ -37,3 +37,15 @@ KAFKA_BATCH_BYTES = 16384  # the clients' default
 def producer_batch_bytes(settings: Settings) -> int:
     """The producer batch size (bytes) for the configured broker."""
     return KAFKA_BATCH_BYTES if settings.kafka.external else TANSU_ONE_RECORD_PER_BATCH
+
+
+# Tansu also holds a fetch that found nothing for its whole wait, even when records arrive
+# meanwhile (measured: up to 257 ms of a 500 ms wait, 31 ms of a 50 ms one), so a caught-up
+# consumer of the embedded broker asks for short waits.
+TANSU_FETCH_WAIT_MS = 50
+KAFKA_FETCH_WAIT_MS = 500  # the clients' default
+
+
+def consumer_fetch_wait_ms(settings: Settings) -> int:
+    """The longest a fetch may wait for records, for the configured broker."""
+    return KAFKA_FETCH_WAIT_MS if settings.kafka.external else TANSU_FETCH_WAIT_MS

@@ -21,6 +21,7 @@ from aiokafka.errors import CommitFailedError
 
 from fjsense.credentials import Credentials
 from fjsense.health import Health
+from fjsense.kafka_admin import consumer_fetch_wait_ms
 from fjsense.kinds.base import Stream
 from fjsense.settings import Settings
 from sinks.postgres import PostgresSink
@@ -86,6 +87,7 @@ async def run_sink(
         group_id=GROUP_ID,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        fetch_max_wait_ms=consumer_fetch_wait_ms(settings),  # a Tansu workaround
     )
     db = Database(Credentials(settings).dsn("writer"), stop, health)
     sink = PostgresSink(None)  # type: ignore[arg-type]  # bound to db's connection per call

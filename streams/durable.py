@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import faust
 from faust.streams import current_event
+from faust.types import TP
 
 from fjsense.deadletter import DeadLetter
 from fjsense.health import Health
@@ -109,15 +110,19 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
 
         future.add_done_callback(confirmed)
 
+    def sources() -> list[TP]:
+        """This worker's partitions of the source."""
+        return [tp for tp in app.assignor.assigned_actives() if tp.topic == source.topic]
+
     def positions() -> dict[int, tuple[int | None, int | None]]:
         return {tp.partition: (processed.get(tp.partition), app.consumer.highwater(tp))
-                for tp in app.assignor.assigned_actives() if tp.topic == source.topic}
+                for tp in sources()}
 
     if health is not None:
         health.probe(f"taken:{processor.name}", positions)
 
     def mine() -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source.topic}
+        return {tp.partition for tp in sources()}
 
     async def commit(key: str, entry: dict[str, Any], offset: int, state: dict[str, Any],
                      outputs: list[Output]) -> None:
@@ -143,9 +148,7 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
             time, not the timer (a partition read ahead of another would make the stations
             of the other look silent). A partition that gave no record since the assignment
             counts as behind for ``QUIET_SECONDS`` (no consumer call is made from a timer)."""
-            for tp in app.assignor.assigned_actives():
-                if tp.topic != source.topic:
-                    continue
+            for tp in sources():
                 done = processed.get(tp.partition)
                 if done is None:
                     if time.monotonic() - assigned[0] < QUIET_SECONDS:
