@@ -111,3 +111,20 @@ def test_local_stack_lifecycle_through_the_cli():
     for pid in pids.values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
     assert "nothing was running" in fjsense("down", env=env).stderr
+
+
+def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path):
+    shipped = Path(__file__).parents[1] / "fjsense" / "alert_rules.yaml"
+    out = fjsense("alerts", "check", str(shipped))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"{shipped}: 1 rules, 1 routes, all valid"
+    assert lines[1].startswith("pue-above-target: warning when pue_rolling > the site's "
+                               "pue_target (else 1.35), clear past 1.3 on fj.derived.pue")
+    assert lines[2].startswith("route default: all → log, mqtt")
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - {name: x, source: fj.raw.power, metric: watts, above: 1}\n")
+    out = fjsense("alerts", "check", str(bad))
+    assert out.returncode == 1
+    assert f"{bad}:2: rules[0].metric: fj.raw.power records have no field 'watts'" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -32,25 +32,25 @@ FIRING_NOW = (
     "WHERE latest.state = 'firing' ORDER BY latest.at")
 
 
-def check(settings: Settings, path: Path) -> list[str]:
-    """Every rule of ``path`` in one line each; raises on the first problem."""
+def check(settings: Settings, path: Path) -> tuple[list[str], list[str]]:
+    """Every rule and every route of ``path`` in one line each; raises on the first problem."""
     doc = read_rule_file(settings, path)
     rules = rules_of(doc, settings, catalog_of(settings))
     routes = load_routes(settings, doc)
-    lines = [explain(rule) for rule in rules.rules]
-    lines += [f"route {r.name}: {' and '.join(f'{k}={v}' for k, v in r.match.items()) or 'all'}"
-              f" → {', '.join(r.receivers)}, grouped by {', '.join(r.group_by)} (wait "
-              f"{r.group_wait:g}s, interval {r.group_interval:g}s, repeat "
-              f"{r.repeat_interval:g}s)" for r in routes]
-    return lines
+    return [explain(rule) for rule in rules.rules], [
+        f"route {r.name}: {' and '.join(f'{k}={v}' for k, v in r.match.items()) or 'all'}"
+        f" → {', '.join(r.receivers)}, grouped by {', '.join(r.group_by)} (wait "
+        f"{r.group_wait:g}s, interval {r.group_interval:g}s, repeat "
+        f"{r.repeat_interval:g}s)" for r in routes]
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> None:
     console = Console()
     if args.action == "check":
-        lines = check(settings, args.file)
-        console.print(f"{args.file}: {len(lines)} rules and routes, all valid", style="green")
-        for line in lines:
+        rules, routes = check(settings, args.file)
+        console.print(f"{args.file}: {len(rules)} rules, {len(routes)} routes, all valid",
+                      style="green")
+        for line in rules + routes:
             print(line)
         return
     with psycopg.connect(Credentials(settings).dsn("writer"), autocommit=True) as conn:
