@@ -450,6 +450,9 @@ def test_range_rate_stale_inhibition_and_a_region_rollup_through_the_real_server
             m.send("putian-dc2-m01", second, 950)
     wait_for(lambda: len(putian()) >= 13, 60, "Putian's first transitions", putian)
     m.send("putian-dc2-m01", 480, 700)
+    # the roll-up takes its stations' transitions in arrival order, and these two come from
+    # different partitions of fj.alerts: the second is sent once the first is judged
+    wait_for(lambda: len(putian()) >= 15, 60, "Putian-dc2 resolved, and the roll-up", putian)
     m.send("putian-dc3-m01", 490, 700)
     m.send("putian-dc1-m01", 490, 500)
     silent = "station silent for 30s"
