@@ -6,6 +6,7 @@ the stream: that reading is dead-lettered and the state stays as it was before i
 source offsets, so after a crash the state may be ahead of the committed offset: records at or
 below the stored offset are skipped. Outputs are grouped into one Kafka record per (topic,
 key), enter the outbox in the same changelog record and leave it once Kafka confirmed them.
+Outputs beyond ``OUTBOX_BYTES`` are sent and confirmed before the changelog write instead.
 When partitions are assigned (a restart, a rebalance), the outboxes of their keys are sent again
 as soon as the table is recovered, without waiting for the key's next record: a station that
 fell silent still gets its last outputs out. Downstream writes are idempotent, so a repeat
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 Encoded = tuple[str, str, str]  # topic, key, JSON array of records
 QUIET_SECONDS = 10.0  # after an assignment, a partition that gave nothing yet is caught up
 MAX_ITEMS = 500  # per output record: a burst (e.g. a day of windows) stays far below 1 MB
+# unconfirmed outputs a changelog record may carry: a record of 1,000 buoy readings makes
+# 8,000 observations, more than the broker's 1 MB record limit
+OUTBOX_BYTES = 256 * 1024
 
 
 def encode(outputs: list[Output]) -> list[Encoded]:
@@ -94,6 +98,7 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
     table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
     topics: dict[str, faust.TopicT] = {}
     delivered: set[Encoded] = set()
+    inflight: dict[Encoded, asyncio.Future] = {}  # sent, not yet confirmed
     processed: dict[int, int] = {}  # partition: offset of the last record taken in
     assigned = [time.monotonic()]  # when partitions were last assigned
     pending: set[asyncio.Future] = set()  # outbox re-sends under way
@@ -103,8 +108,10 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
         topic = topics.setdefault(name, app.topic(
             name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"))
         future = cast(asyncio.Future, await topic.send(key=key.encode(), value=value.encode()))
+        inflight[record] = future
 
         def confirmed(done: asyncio.Future) -> None:
+            inflight.pop(record, None)
             if not done.cancelled() and done.exception() is None:
                 delivered.add(record)
 
@@ -126,9 +133,19 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
 
     async def commit(key: str, entry: dict[str, Any], offset: int, state: dict[str, Any],
                      outputs: list[Output]) -> None:
-        """One changelog write: the state, and the outbox with this step's outputs."""
-        pending = [r for r in map(tuple, entry["outbox"]) if r not in delivered]
+        """One changelog write: the state, and the outbox with this step's outputs. Outputs
+        too large for the outbox are sent and confirmed first, the state written after them:
+        a crash between the two repeats the step, and its outputs, which downstream absorbs."""
+        pending = [cast(Encoded, r) for r in map(tuple, entry["outbox"]) if r not in delivered]
         records = encode(outputs)
+        if sum(len(r[2]) for r in pending + records) > OUTBOX_BYTES:
+            for record in records:
+                await publish(record)
+            await asyncio.gather(*(inflight[r] for r in pending + records if r in inflight),
+                                 return_exceptions=True)
+            pending = [r for r in pending + records if r not in delivered]
+            delivered.difference_update(records)
+            records = []
         delivered.difference_update(map(tuple, entry["outbox"]))
         value = {"offset": offset, "partition": entry.get("partition"), "state": state,
                  "outbox": [list(r) for r in pending + records]}
