@@ -35,12 +35,13 @@ def _condition(rule: Rule) -> dict[str, Any] | None:
     return None
 
 
-def grafana_rule(rule: Rule, table: str) -> dict[str, Any] | None:
-    """One Grafana alert rule, or None when the rule cannot be said as a query."""
+def grafana_rule(rule: Rule, table: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
+    """One Grafana alert rule, or None when the rule cannot be said as a query (the table
+    must have the group's column: a buoy's hour is keyed by ``station``, not ``site``)."""
     evaluator = _condition(rule)
-    if evaluator is None or rule.group_by == "region" or rule.metric is None:
-        return None
     group = rule.group_by
+    if evaluator is None or group == "region" or rule.metric is None or group not in columns:
+        return None
     sql = (f"SELECT {group} AS metric, {rule.metric} AS value FROM (\n"
            f"  SELECT DISTINCT ON ({group}) {group}, {rule.metric} FROM {table}\n"
            f"  WHERE {rule.at} > now() - interval '{WINDOW_SECONDS} seconds'"
@@ -70,7 +71,8 @@ def alert_provisioning(settings: Settings) -> dict[str, Any]:
     exported = []
     for rule in rules.rules:
         table = rules.streams[rule.source].table
-        if table is not None and (found := grafana_rule(rule, table.name)) is not None:
+        if table is not None and (
+                found := grafana_rule(rule, table.name, table.columns)) is not None:
             exported.append(found)
     return {"apiVersion": 1, "groups": [{"orgId": 1, "name": "fjsense", "folder": "fjsense",
                                           "interval": "1m", "rules": exported}]}

@@ -24,6 +24,7 @@ from typing import Any
 
 from fjsense.catalog import Catalog, Site
 from fjsense.health import Health
+from fjsense.kinds import registry
 from fjsense.rules import Rule, RuleError, RuleSet, in_scope, limit_for, load_rules
 from fjsense.settings import Settings
 from fjsense.topics import ALERT_SAMPLES, ALERTS, AlertEvent, AlertSample
@@ -195,7 +196,7 @@ class SourceAlerts(_Engine):
         at = getattr(record, rule.at).timestamp()
         self.clock.saw(at, wall)
         value = getattr(record, rule.metric) if rule.metric else None
-        qc = getattr(record, "qc", None)
+        qc = qc_of(record, rule.metric)
         if rule.group_by == "region":
             if site is None:
                 return []
@@ -219,6 +220,15 @@ class SourceAlerts(_Engine):
         return self.tick_groups(state, wall)
 
 
+def qc_of(record: Any, metric: str | None) -> int | None:
+    """The QC flag of the value a rule judges: the metric's own (a record of many variables
+    flags each, ``qc_flags``), else the record's ``qc``; None when it carries none."""
+    flags = getattr(record, "qc_flags", None)
+    if isinstance(flags, dict):
+        return flags.get(metric) if metric else None
+    return getattr(record, "qc", None)
+
+
 class RegionAlerts(_Engine):
     """Rules grouped by region, fed by samples keyed by region."""
 
@@ -227,6 +237,9 @@ class RegionAlerts(_Engine):
 
     def __init__(self, rules: RuleSet, catalog: Catalog, settings: Settings) -> None:
         super().__init__([], catalog, settings)
+        # the kind whose stations a stream carries: a roll-up counts only those
+        self.kind_of = {s.topic: k.name for k in registry(settings.plugins).values()
+                        for s in k.streams}
         self.reload(rules)
 
     def reload(self, rules: RuleSet) -> None:
@@ -257,7 +270,9 @@ class RegionAlerts(_Engine):
     def _stations(self, rule: Rule, region: str) -> int:
         """How many stations of the region the rolled-up rule watches."""
         target = self.targets.get(rule.of or "") or rule
-        return sum(1 for s in self.catalog.sites if s.region == region and in_scope(target, s))
+        kind = self.kind_of.get(target.source)
+        return sum(1 for s in self.catalog.sites if s.region == region and in_scope(target, s)
+                   and kind in (None, s.kind))
 
     def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
         return self.tick_groups(state, wall)

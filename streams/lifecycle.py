@@ -10,7 +10,7 @@ Hysteresis: a threshold fires past ``above`` (or ``below``) and clears only past
 between the two a firing alert stays firing and an inactive one stays inactive, so a value
 flapping around the threshold fires once. A transition raised while the group's latest QC flag
 fails, or by the timer for a station silent longer than the rule's ``stale_after``, is
-*inhibited*: recorded, not notified.
+*inhibited*: recorded, not notified, and so is the resolution of an inhibited firing.
 """
 
 from __future__ import annotations
@@ -158,14 +158,18 @@ def _breached(rule: Rule, st: dict[str, Any], at: float, value: Any, level: floa
 
 def _fire(rule: Rule, st: dict[str, Any], at: float, value: Any, limits: Limits,
           inhibited: str | None) -> list[Transition]:
-    st.update(state="firing", fired_at=at, cleared_at=None)
-    return [Transition("firing", at, value, _level(rule, limits), inhibited or _inhibited(st))]
+    why = inhibited or _inhibited(st)
+    st.update(state="firing", fired_at=at, cleared_at=None, announced=why is None)
+    return [Transition("firing", at, value, _level(rule, limits), why)]
 
 
 def _to_inactive(rule: Rule, st: dict[str, Any], state: str, at: float, value: Any,
                  level: float | None) -> Transition:
+    why = _inhibited(st)
+    if state == "resolved" and why is None and not st.get("announced", True):
+        why = "its firing was inhibited: never notified"  # no all-clear for an unsent alarm
     st.update(state="inactive", since=None, cleared_at=None, breach=False)
-    return Transition(state, at, value, level, _inhibited(st))
+    return Transition(state, at, value, level, why)
 
 
 def _inhibited(st: dict[str, Any]) -> str | None:

@@ -402,7 +402,8 @@ def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alertin
 
     wait_for(lambda: refusal() is not None, 30, "the worker to refuse the file")
     assert refusal() == f"{path}:8: rules[2].source: no stream 'fj.raw.nope'; streams: " \
-        "fj.alerts, fj.alerts.samples, fj.deadletter, fj.derived.pue, fj.raw.power"
+        "fj.alerts, fj.alerts.samples, fj.deadletter, fj.derived.buoy, fj.derived.buoy_obs, " \
+        "fj.derived.buoy_quality, fj.derived.pue, fj.raw.buoy, fj.raw.power"
     before = len(a.transitions())
     for second in range(310, 360, 10):  # Xiamen falls silent: the old no-data rule still runs
         m.send("changle-dc1-m03", second, 300)
@@ -466,7 +467,9 @@ def test_range_rate_stale_inhibition_and_a_region_rollup_through_the_real_server
         ("kw-over", "putian-dc2", "resolved", 480.0, None, True),
         ("kw-over", "putian-dc3", "pending", 400.0, None, False),
         ("kw-over", "putian-dc3", "firing", 430.0, silent, False),  # the timer's: inhibited
-        ("kw-over", "putian-dc3", "resolved", 490.0, None, True),
+        # its firing was never sent: no all-clear either
+        ("kw-over", "putian-dc3", "resolved", 490.0, "its firing was inhibited: never notified",
+         False),
         ("kw-ramp", "putian-dc1-m01", "firing", 420.0, None, True),  # 26 kW/s
         ("kw-ramp", "putian-dc1-m01", "resolved", 430.0, None, True),
         ("kw-ramp", "putian-dc1-m01", "firing", 460.0, None, True),  # 45 kW/s

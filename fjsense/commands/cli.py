@@ -209,6 +209,17 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     simulate(settings, args)
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> None:
+    from simulators.replay import replay
+
+    try:
+        stats = replay(settings, catalog_of(settings), args.file, args.station, args.speed,
+                       console)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    console.print(f"published {stats.readings} readings")
+
+
 def cmd_dashboards_build(settings: Settings, args: argparse.Namespace) -> None:
     from dashboards.build import write_provisioning
 
@@ -287,6 +298,13 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     add_parsers(simulate, kinds)
     for choice in simulate.choices.values():
         choice.set_defaults(func=cmd_simulate)
+
+    rep = add("replay", cmd_replay, "publish a recorded file (NDBC stdmet or ocean) over MQTT "
+              "as a catalog station, in time order, with the file's timestamps")
+    rep.add_argument("file", type=Path)
+    rep.add_argument("--as", dest="station", required=True, metavar="STATION")
+    rep.add_argument("--speed", type=float, default=0.0,
+                     help="recorded seconds per second; 0 = as fast as the pipeline takes it")
 
     dash = sub.add_parser("dashboards", help="Grafana dashboards").add_subparsers(required=True)
     add("build", cmd_dashboards_build, "write dashboards and provisioning files", dash

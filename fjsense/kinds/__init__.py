@@ -15,7 +15,7 @@ from fjsense.kinds.base import Reading, SensorKind, Stream
 
 __all__ = ["BUILTIN", "Reading", "SensorKind", "registry", "streams"]
 
-BUILTIN = ("fjsense.kinds.power",)
+BUILTIN = ("fjsense.kinds.power", "fjsense.kinds.buoy")
 
 
 @lru_cache(maxsize=8)

@@ -44,7 +44,7 @@ def test_an_operators_file_adds_sites_and_replaces_by_id(tmp_path: Path):
     catalog = load_catalog(write(tmp_path, SITE + replaced.removeprefix("sites:\n")))
     assert catalog.site("fuqing-dc1").spec.it_design_kw == 500
     assert catalog.site("mawei-dc1").spec.it_design_kw == 650  # the operator's wins
-    assert len(catalog.sites) == 5 and catalog.device("mawei-dc1-m03") is None
+    assert len(catalog.sites_of("power")) == 5 and catalog.device("mawei-dc1-m03") is None
 
 
 @pytest.mark.parametrize("edit, message", [

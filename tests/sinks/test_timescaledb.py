@@ -19,12 +19,17 @@ from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DEAD_LETTER_COLUMNS
 from fjsense.kinds.base import Stream
+from fjsense.kinds.buoy import CHECKED, OBSERVATIONS, QUALITY
+from fjsense.kinds.buoy import KIND as BUOY
 from fjsense.kinds.power import KIND, PUE
 from fjsense.settings import Settings
 from fjsense.topics import AlertEvent
+from simulators.buoy import BuoyScenario
+from simulators.buoy import generate as buoy_generate
 from simulators.power import PowerScenario, generate, scenario_sites
 from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
+from streams.buoy_processor import BuoyQcProcessor, QualityProcessor
 from streams.contract import Batch
 from streams.durable import encode
 from streams.pue_processor import PueProcessor
@@ -53,13 +58,14 @@ def tsdb(timescaledb: str):
 def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, applied = tsdb
     assert applied == ["0001_pipeline", "0002_alerts", "power/0001_tables",
-                        "power/0002_pue_hourly"]
+                        "power/0002_pue_hourly", "buoy/0001_tables"]
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
         ("timescaledb",)]
     hypertables = {r[0] for r in conn.execute(
         "SELECT hypertable_name FROM timescaledb_information.hypertables")}
     assert hypertables == {"power_readings", "pue_windows", "alert_events", "dead_letters",
-                           "pipeline_metrics"}
+                           "pipeline_metrics", "buoy_readings", "buoy_observations",
+                           "buoy_quality_hourly"}
     assert conn.execute("SELECT view_name, materialized_only FROM "
                         "timescaledb_information.continuous_aggregates").fetchall() == [
         ("pue_hourly", False)]
@@ -87,6 +93,34 @@ def power_rows(now: datetime) -> tuple[list[tuple], list[tuple]]:
         for topic, key, out in encode(processor.step(states.setdefault(site, {}), batch)):
             windows += streams[topic].rows(key.encode(), 0, out.encode())
     return readings, windows
+
+
+def buoy_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """Observations and hourly classes of 2 buoy stations × 3 h (spikes in): table → rows."""
+    settings, catalog = Settings(), load_catalog()
+    streams = stored_streams(settings)
+    scenario = BuoyScenario(catalog.sites_of(BUOY.name)[:2], START, timedelta(hours=3),
+                            spikes=0.02, seed=5)
+    qc, quality = BuoyQcProcessor(settings, catalog), QualityProcessor(settings, catalog)
+    states: dict[str, dict] = {}
+    outputs: list = []
+    for msg in buoy_generate(scenario):
+        site = msg.topic.split("/")[2]
+        batch = Batch(site, BUOY.raw.decode(b"[" + msg.payload + b"]"), now.timestamp())
+        for out in qc.step(states.setdefault(site, {}), batch):
+            outputs.append(out)
+            if out.topic == CHECKED.topic:
+                outputs += quality.step(states.setdefault("q" + site, {}),
+                                        Batch(site, [out.value], now.timestamp()))
+    tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    for stream in (OBSERVATIONS, QUALITY):
+        values = [o.value for o in outputs if o.topic == stream.topic]
+        assert values, stream.topic
+        table = stream.table
+        assert table is not None
+        tables[table.name] = (table.columns, streams[stream.topic].rows(
+            None, 0, Stream.encode(values)))
+    return tables
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +151,8 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),
            [(now, "sink", "fj.raw.power", len(readings), 0)])
+    for table, (columns, rows) in buoy_rows(now).items():
+        insert(conn, table, columns, rows)
     conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
     assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
     return conn, windows, now
@@ -128,7 +164,9 @@ def test_every_panel_query_runs_on_timescaledb(loaded):
     for dashboard in all_dashboards(settings):
         for panel in dashboard.panels:
             query = expand(panel.sql, START - timedelta(hours=1), now + timedelta(minutes=1),
-                           "5m", {"site": ["changle-dc1", "anxi-dc1"]})
+                           "5m", {"site": ["changle-dc1", "anxi-dc1"],
+                                  "station": ["minjiang-eco1", "luoyuan-eco1"],
+                                  "variable": ["do_mg_l", "ph"]})
             cur = conn.execute(query)
             assert tuple(c.name for c in cur.description) == panel.columns, panel.title
             assert cur.fetchall(), f"{dashboard.uid}: no rows for {panel.title!r}"

@@ -262,10 +262,15 @@ def test_unknown_settings_and_catalog_fields_are_refused(tmp_path: Path):
 
 def test_each_shipped_rule_explains_itself_in_one_line():
     lines = [explain(r) for r in load_rules(Settings(), CATALOG).rules]
-    assert lines == [
+    assert lines[:3] == [
         "pue-above-target: warning when pue_rolling > the site's pue_target (else 1.35), "
         "clear past 1.3 on fj.derived.pue, per site, for 5m; notifies firing, resolved",
+        "buoy-hypoxia: warning when do_mg_l < 3, clear past 4 on fj.derived.buoy, per site, "
+        "for 30m; notifies firing, resolved",
+        "buoy-hypoxia-severe: critical when do_mg_l < 2, clear past 3 on fj.derived.buoy, per "
+        "site, for 30m; notifies firing, resolved",
     ]
+    assert len(lines) == 10 and lines[-1].startswith("buoy-silent: warning when no record")
     nodata = parse_rules("rules:\n  - {name: silent, source: fj.raw.power, kind: nodata, "
                          "group_by: device, expected_seconds: 10, factor: 30}\n", "t.yaml",
                          Settings(), CATALOG).rules[0]

@@ -1,0 +1,154 @@
+"""Ocean buoys through real Mosquitto, Tansu and PostgreSQL: a real NDBC record replayed with
+``fjsense replay`` is stored value for value, and simulated hypoxia, bloom and a stuck DO
+sensor become exactly the alerts (and the inhibition) they should."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fjsense.catalog import load_catalog
+from fjsense.commands.processes import Components, settings_env, wait_for
+from fjsense.credentials import Credentials
+from fjsense.settings import Settings
+from simulators.buoy import BuoyScenario, Episode, generate
+from simulators.publisher import DevicePublisher
+from simulators.recordings import read_recording, rows_of
+from sinks.migrate import bootstrap
+
+pytestmark = pytest.mark.integration
+
+NDBC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ndbc" / "buoy_44005_2012.dat"
+REPLAYED_AS = "fuzhou-nb1"
+
+
+@pytest.fixture(scope="module")
+def pipeline(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[Settings, psycopg.Connection]]:
+    settings = module_settings
+    bootstrap(settings)
+    logs = tmp_path_factory.mktemp("logs")
+    parts = Components(settings, logs,
+                       FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0")
+    for name in ("bridge", "worker", "sink"):
+        parts.start(name)
+    for name in ("bridge", "worker", "sink"):
+        parts.wait_ready(name)
+    conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
+    try:
+        yield settings, conn
+    finally:
+        conn.close()
+        parts.stop_all()
+
+
+def count(conn: psycopg.Connection, query: str, *args: object) -> int:
+    return conn.execute(query, args).fetchone()[0]  # type: ignore[index]
+
+
+def progress(conn: psycopg.Connection) -> str:
+    """What the pipeline has stored so far (for a failure's message)."""
+    return ", ".join(f"{table}: {count(conn, f'SELECT count(*) FROM {table}')}" for table in (
+        "buoy_readings", "buoy_observations", "buoy_quality_hourly", "alert_events",
+        "dead_letters")) + "; dead letters: " + str(conn.execute(
+            "SELECT stage, left(reason, 200), count(*) FROM dead_letters GROUP BY 1, 2 "
+            "LIMIT 5").fetchall())
+
+
+def test_a_replayed_ndbc_record_is_stored_value_for_value(pipeline) -> None:
+    settings, conn = pipeline
+    recording = read_recording(NDBC)
+    expected = {(row.ts, name, value) for row in rows_of(recording)
+                for name, value in row.values.items()}
+    out = subprocess.run([sys.executable, "-m", "fjsense.commands.cli", "replay", str(NDBC),
+                          "--as", REPLAYED_AS, "--speed", "0"], env=settings_env(settings),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "NDBC historical stdmet, 8347 rows with values" in " ".join(out.stderr.split())
+    query = "SELECT count(*) FROM buoy_observations WHERE station = %s"
+    wait_for(lambda: count(conn, query, REPLAYED_AS) >= len(expected), 300,
+             f"{len(expected)} observations", lambda: progress(conn))
+    stored = conn.execute("SELECT ts, variable, value, qc FROM buoy_observations "
+                          "WHERE station = %s", (REPLAYED_AS,)).fetchall()
+    assert {(ts, name, value) for ts, name, value, _ in stored} == expected
+    assert len(stored) == len(expected)  # nothing doubled
+    assert all(value is not None for _, _, value, _ in stored)  # 9-fills are no numbers
+    flags = Counter(qc for *_, qc in stored)
+    assert set(flags) <= {1, 3, 4} and flags[1] > 0.9 * len(stored)
+    assert count(conn, "SELECT count(DISTINCT seq) FROM buoy_readings WHERE site = %s",
+                 REPLAYED_AS) == 8347
+    # the variables NDBC's stdmet has and the wire format carries, all of them
+    assert {name for _, name, _ in expected} == {
+        "wind_dir_deg", "wind_speed_m_s", "wind_gust_m_s", "wave_height_m", "wave_period_s",
+        "pressure_hpa", "air_temp_c", "water_temp_c"}
+
+
+def test_hypoxia_and_bloom_alert_once_and_a_stuck_do_sensor_is_inhibited(pipeline) -> None:
+    settings, conn = pipeline
+    catalog = load_catalog()
+    stations = [catalog.site(s) for s in ("minjiang-eco1", "luoyuan-eco1", "fuzhou-nb2")]
+    span = timedelta(hours=24)
+    start = (datetime.now(UTC) - span).replace(second=0, microsecond=0)
+    scenario = BuoyScenario(stations, start, span, seed=3,
+                            hypoxia=[Episode("minjiang-eco1", 0.1, 0.7)],
+                            bloom=[Episode("luoyuan-eco1", 0.2, 0.7)],
+                            stuck_do=[Episode("fuzhou-nb2", 0.3, 1.0)])
+    publisher = DevicePublisher(settings)
+    try:
+        publisher.run(generate(scenario))
+    finally:
+        publisher.close()
+    # the last readings are judged once event time passes them: wait for the bloom's end
+    wait_for(lambda: count(conn, "SELECT count(*) FROM alert_events WHERE rule = "
+                           "'buoy-bloom-risk' AND state = 'resolved'") >= 1, 180,
+             "the bloom alert's resolution")
+
+    def states(rule: str, station: str) -> list[tuple[str, str | None, bool]]:
+        return conn.execute("SELECT state, inhibited, notify FROM alert_events WHERE rule = %s "
+                            "AND group_key = %s ORDER BY at", (rule, station)).fetchall()
+
+    assert [s for s, _, _ in states("buoy-hypoxia", "minjiang-eco1")] == [
+        "pending", "firing", "resolved"]
+    assert [s for s, _, _ in states("buoy-hypoxia-severe", "minjiang-eco1")] == [
+        "pending", "firing", "resolved"]
+    assert [s for s, _, _ in states("buoy-bloom-risk", "luoyuan-eco1")] == [
+        "pending", "firing", "resolved"]
+    assert states("buoy-bloom-risk", "minjiang-eco1") == []
+    assert all(i is None and n == (s != "pending") for rule, st in (
+        ("buoy-hypoxia", "minjiang-eco1"), ("buoy-bloom-risk", "luoyuan-eco1"))
+        for s, i, n in states(rule, st))
+    # the stuck sensor: its DO is flagged by the flat-line test, and the hypoxia it seems to
+    # show fires inhibited, never notified
+    flagged = conn.execute(
+        "SELECT qc, tests FROM buoy_observations WHERE station = 'fuzhou-nb2' AND "
+        "variable = 'do_mg_l' AND value = 2.6 ORDER BY ts").fetchall()
+    assert len(flagged) > 40 and all(qc in (3, 4) for qc, _ in flagged[3:])
+    assert "flat_line" in flagged[-1][1] and flagged[-1][0] == 4
+    wait_for(lambda: len(states("buoy-hypoxia", "fuzhou-nb2")) >= 2, 60,
+             "the stuck sensor's pending hypoxia to fire (by the timer, inhibited)",
+             lambda: states("buoy-hypoxia", "fuzhou-nb2"))
+    stuck = states("buoy-hypoxia", "fuzhou-nb2")
+    assert [s for s, _, _ in stuck] == ["pending", "firing"]
+    assert stuck[1][1] is not None and stuck[1][1].startswith("QC flag")
+    assert not any(n for _, _, n in stuck)
+    others = conn.execute(
+        "SELECT rule, group_key, state FROM alert_events WHERE group_key IN ('minjiang-eco1', "
+        "'luoyuan-eco1', 'fuzhou-nb2') AND notify AND rule NOT IN ('buoy-hypoxia', "
+        "'buoy-hypoxia-severe', 'buoy-bloom-risk') ORDER BY group_key, at").fetchall()
+    # the episodes also spoil the water's class: a quality alert each, once, resolved after;
+    # the stuck sensor's hours are doubtful (qc 3) and not judged
+    assert others == [("buoy-quality-below-target", station, state)
+                      for station in ("luoyuan-eco1", "minjiang-eco1")
+                      for state in ("firing", "resolved")]
+    assert count(conn, "SELECT count(*) FROM buoy_quality_hourly WHERE station = 'fuzhou-nb2' "
+                 "AND qc = 3") >= 10
+    hours = conn.execute("SELECT quality_class, limiting FROM buoy_quality_hourly WHERE "
+                         "station = 'minjiang-eco1' ORDER BY hour").fetchall()
+    assert len(hours) >= 11 and max(c for c, _ in hours) == 5  # DO at 1.2 mg/L: worse than IV
