@@ -14,6 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from dashboards.build import all_dashboards
+from dashboards.macros import expand
 from fjsense.catalog import load_catalog
 from fjsense.commands.processes import Components, settings_env, wait_for
 from fjsense.credentials import Credentials
@@ -144,11 +146,30 @@ def test_hypoxia_and_bloom_alert_once_and_a_stuck_do_sensor_is_inhibited(pipelin
         "'buoy-hypoxia-severe', 'buoy-bloom-risk') ORDER BY group_key, at").fetchall()
     # the episodes also spoil the water's class: a quality alert each, once, resolved after;
     # the stuck sensor's hours are doubtful (qc 3) and not judged
-    assert others == [("buoy-quality-below-target", station, state)
-                      for station in ("luoyuan-eco1", "minjiang-eco1")
-                      for state in ("firing", "resolved")]
+    sequences: dict[tuple[str, str], list[str]] = {}
+    for rule, station, state in others:  # in event-time order per station
+        sequences.setdefault((rule, station), []).append(state)
+    assert sequences == {
+        ("buoy-quality-below-target", "luoyuan-eco1"): ["firing", "resolved"],
+        ("buoy-quality-below-target", "minjiang-eco1"): ["firing", "resolved"],
+        ("buoy-quality-beyond-iv", "minjiang-eco1"): ["firing", "resolved"],  # a match rule
+    }
     assert count(conn, "SELECT count(*) FROM buoy_quality_hourly WHERE station = 'fuzhou-nb2' "
                  "AND qc = 3") >= 10
     hours = conn.execute("SELECT quality_class, limiting FROM buoy_quality_hourly WHERE "
                          "station = 'minjiang-eco1' ORDER BY hour").fetchall()
     assert len(hours) >= 11 and max(c for c, _ in hours) == 5  # DO at 1.2 mg/L: worse than IV
+
+
+def test_every_ocean_panel_query_runs_as_the_read_only_role(pipeline) -> None:
+    settings, _ = pipeline
+    board = next(d for d in all_dashboards(settings) if d.uid == "fjsense-ocean")
+    now = datetime.now(UTC)
+    with psycopg.connect(Credentials(settings).dsn("reader"), autocommit=True) as conn:
+        for panel in board.panels:
+            sql = expand(panel.sql, now - timedelta(days=2), now + timedelta(minutes=1), "10m",
+                         {"station": ["minjiang-eco1", "luoyuan-eco1", "fuzhou-nb2"],
+                          "variable": ["do_mg_l", "ph"]})
+            cur = conn.execute(sql)
+            assert tuple(c.name for c in cur.description) == panel.columns, panel.title
+            assert cur.fetchall(), f"no rows for panel {panel.title!r}"

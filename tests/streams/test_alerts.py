@@ -270,7 +270,7 @@ def test_each_shipped_rule_explains_itself_in_one_line():
         "buoy-hypoxia-severe: critical when do_mg_l < 2, clear past 3 on fj.derived.buoy, per "
         "site, for 30m; notifies firing, resolved",
     ]
-    assert len(lines) == 10 and lines[-1].startswith("buoy-silent: warning when no record")
+    assert len(lines) == 11 and lines[-1].startswith("buoy-silent: warning when no record")
     nodata = parse_rules("rules:\n  - {name: silent, source: fj.raw.power, kind: nodata, "
                          "group_by: device, expected_seconds: 10, factor: 30}\n", "t.yaml",
                          Settings(), CATALOG).rules[0]

@@ -55,7 +55,8 @@ def test_hourly_class_from_the_hours_passing_means(tmp_path: Path) -> None:
     hour = out[0].value
     assert (hour.hour, hour.quality_class, hour.class_label, hour.limiting) == (
         t0, 3, "III", "do_mg_l")
-    assert (hour.do_mg_l, hour.samples, hour.target_class, hour.class_excess) == (4.9, 3, 3, 0)
+    assert (hour.do_mg_l, hour.samples, hour.target_class, hour.class_excess, hour.qc) == (
+        4.9, 3, 3, 0, 1)
     proc.step(state, Batch("minjiang-eco1", [reading(30, 1.0, 8.0)], 0))  # hour already final
     assert state["late"] == 1
 
@@ -65,3 +66,15 @@ def test_bloom_risk_needs_chlorophyll_and_a_sign_of_photosynthesis() -> None:
     assert bloom_risk(2.0, 2.0, 150.0, 8.6, 8.1, 3.0, 120.0, 0.3) == 0.0
     assert bloom_risk(8.0, 2.0, 130.0, None, None, 3.0, 120.0, 0.3) == 1.0
     assert bloom_risk(4.0, 2.0, 110.0, None, None, 3.0, 120.0, 0.3) == pytest.approx(0.5)
+
+
+def test_an_hour_with_flagged_classed_values_is_doubtful(tmp_path: Path) -> None:
+    proc = QualityProcessor(Settings(stack={"home": tmp_path}), load_catalog(None))
+    state: dict = {}
+    t0 = datetime(2026, 8, 1, 10, tzinfo=UTC)
+    stuck = CheckedReading(site="fuzhou-nb2", device="fuzhou-nb2-b1", seq=1, ts=t0, ph=8.1,
+                           qc_flags={"do_mg_l": 4, "ph": 1})  # its DO failed QC: left out
+    later = CheckedReading(site="fuzhou-nb2", device="fuzhou-nb2-b1", seq=2,
+                           ts=t0 + timedelta(minutes=75), ph=8.1, qc_flags={"ph": 1})
+    [out] = proc.step(state, Batch("fuzhou-nb2", [stuck, later], 0))
+    assert (out.value.quality_class, out.value.limiting, out.value.qc) == (1, "ph", 3)
