@@ -3,6 +3,7 @@ a device's readings into JSON arrays (as a logger or gateway sends them)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ class SimMessage:
 
 
 def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
-           seed: int = 0) -> Iterator[SimMessage]:
+           seed: int = 0, max_span: float = math.inf) -> Iterator[SimMessage]:
     """Group each device's consecutive valid messages into arrays of ``smallest``–``largest``
-    readings; malformed messages go alone, so they never spoil a good array."""
+    readings, spanning at most ``max_span`` seconds of event time (a logger sends what it
+    holds, not an hour of a buoy's readings at once); malformed messages go alone, so they
+    never spoil a good array."""
     rnd = random.Random(seed)
     held: dict[str, list[SimMessage]] = {}
     size: dict[str, int] = {}
@@ -37,6 +40,9 @@ def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
             yield msg
             continue
         parts = held.setdefault(msg.device, [])
+        if parts and msg.at - parts[0].at > max_span:
+            yield array(parts)
+            parts = held[msg.device] = []
         parts.append(msg)
         if len(parts) >= size.setdefault(msg.device, rnd.randint(smallest, largest)):
             yield array(parts)

@@ -37,6 +37,10 @@ from simulators.faults import Faults
 from simulators.messages import arrays
 from simulators.publisher import DevicePublisher
 
+# a device's array spans at most this much event time: ten readings of a meter (100 s), not
+# ten of a buoy (100 min, which would make it look silent beside the others)
+ARRAY_SPAN_SECONDS = 120.0
+
 
 def stages(kinds: dict[str, SensorKind]) -> list[tuple[str, str]]:
     """(label, counter) rows of the pipeline table: Kafka topics and tables of every kind."""
@@ -86,7 +90,8 @@ class Observer:
         views = [(kind, self.db.execute(kind.live_view.sql).fetchall())  # type: ignore[arg-type]
                  for kind in self.kinds.values() if kind.live_view is not None]
         firing = self.db.execute(
-            "SELECT group_key, rule, at, value FROM (SELECT DISTINCT ON (rule, group_key) * "
+            "SELECT group_key, rule || CASE WHEN inhibited IS NULL THEN '' ELSE ' (inhibited: ' "
+            "|| inhibited || ')' END, at, value FROM (SELECT DISTINCT ON (rule, group_key) * "
             "FROM alert_events WHERE state <> 'pending' ORDER BY rule, group_key, at DESC) last "
             "WHERE state = 'firing' ORDER BY at").fetchall()
         run = probe(self.health.host, self.health.run_port) or {}
@@ -161,7 +166,8 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
         scenarios = [simulator_of(k).demo(settings, catalog, now, span)
                      for k in kinds.values() if k.simulator is not None]
         faults = Faults(duplicate=0.01, reorder=0.02, malformed=0.002, seed=1)
-        messages = arrays(faults.apply(heapq.merge(*scenarios, key=lambda m: m.at)), 1, 10)
+        messages = arrays(faults.apply(heapq.merge(*scenarios, key=lambda m: m.at)), 1, 10,
+                          max_span=ARRAY_SPAN_SECONDS)
         sim = threading.Thread(target=publisher.run, args=(messages, stop), daemon=True)
         observer = Observer(settings, publisher)
         sim.start()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from fjsense.catalog import load_catalog
 from simulators.faults import Faults
+from simulators.messages import SimMessage, arrays
 from simulators.power import PowerScenario, generate, scenario_sites
 
 SCENARIO = PowerScenario(scenario_sites(load_catalog(), 2), datetime(2026, 1, 1, tzinfo=UTC),
@@ -40,3 +41,9 @@ def test_faults_drop_double_delay_and_corrupt_at_their_rates():
 def test_same_seed_same_stream():
     faults = Faults(dropout=0.1, duplicate=0.1, reorder=0.1, malformed=0.1, seed=42)
     assert list(faults.apply(generate(SCENARIO))) == list(faults.apply(generate(SCENARIO)))
+
+
+def test_arrays_span_at_most_max_span_of_event_time() -> None:
+    messages = [SimMessage(600.0 * i, "fj/buoy/s/d", b"{}", "d", (i,)) for i in range(6)]
+    grouped = list(arrays(messages, 3, 3, max_span=900))
+    assert [m.seqs for m in grouped] == [(0, 1), (2, 3), (4, 5)]
