@@ -76,7 +76,8 @@ class BuoyQcProcessor:
                 station=batch.key, device=reading.device, seq=reading.seq, ts=reading.ts,
                 variable=name, value=value, qc=verdict.flag, tests=",".join(verdict.tests))))
         checked = {n: passed.get(n) for n in CARRIED}
-        checked["do_sat_pct"] = passed.get("do_sat_pct") or self._saturation(passed)
+        measured = passed.get("do_sat_pct")
+        checked["do_sat_pct"] = measured if measured is not None else self._saturation(passed)
         if checked["do_sat_pct"] is not None and "do_sat_pct" not in flags:
             flags["do_sat_pct"] = flags["do_mg_l"]
         out.append(Output(CHECKED.topic, batch.key, CheckedReading(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from fjsense.kinds.base import (
     LiveView,
@@ -103,6 +103,18 @@ class BuoyStation(BaseModel):
         default_factory=dict, description="Per variable, the usual range here (QC: outside is "
         "suspect); unset variables take the buoy.qc defaults")
     interval_seconds: float = Field(600, gt=0, description="How often its buoys report")
+
+    @field_validator("climatology")
+    @classmethod
+    def _known_variables(cls, value: dict[str, tuple[float, float]]
+                         ) -> dict[str, tuple[float, float]]:
+        """A misspelt variable would be silently never checked: refuse it."""
+        unknown = sorted(set(value) - set(VARIABLES))
+        if unknown:
+            raise ValueError(f"no such buoy variable: {', '.join(unknown)}")
+        if any(lo > hi for lo, hi in value.values()):
+            raise ValueError("each range is [lo, hi] with lo <= hi")
+        return value
 
 
 class VariableQc(BaseModel):

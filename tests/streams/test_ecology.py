@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fjsense.catalog import load_catalog
-from fjsense.kinds.buoy import CheckedReading, Gb3097
+from fjsense.kinds.buoy import BuoyStation, CheckedReading, Gb3097
 from fjsense.settings import Settings
 from streams.buoy_processor import QualityProcessor
 from streams.contract import Batch
@@ -78,3 +78,8 @@ def test_an_hour_with_flagged_classed_values_is_doubtful(tmp_path: Path) -> None
                            ts=t0 + timedelta(minutes=75), ph=8.1, qc_flags={"ph": 1})
     [out] = proc.step(state, Batch("fuzhou-nb2", [stuck, later], 0))
     assert (out.value.quality_class, out.value.limiting, out.value.qc) == (1, "ph", 3)
+
+
+def test_a_station_climatology_of_an_unknown_variable_is_refused() -> None:
+    with pytest.raises(ValueError, match="no such buoy variable: salinty"):
+        BuoyStation(climatology={"salinty": (0.0, 35.0)})
