@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from fjsense.kinds.buoy import VARIABLES, VariableQc
+from fjsense.kinds.buoy import VARIABLES
+from fjsense.kinds.qc import VariableQc
 from simulators.recordings import Row
 
 Point = tuple[int, str]  # (row line, variable)

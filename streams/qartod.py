@@ -3,7 +3,8 @@
 Flags (QARTOD): 1 pass, 3 suspect, 4 fail, 9 missing; a value's flag is the worst of its
 tests. Real time means no look-ahead: the spike test compares a value with the median of the
 three before it (robust to a spike among them, and it follows a real step after two values;
-with fewer, after a gap, the latest that was no spike),
+with fewer, after a gap, the latest that was no spike), or for a variable that swings
+steadily (the tide) with the line through the two calm values before it,
 the rate of change with the value just before (unless that one was a spike), the flat line
 with how long the value has stayed within tolerance of where its run began.
 """
@@ -14,7 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from fjsense.kinds.buoy import VariableQc
+from fjsense.kinds.qc import VariableQc
 
 PASS, SUSPECT, FAIL, MISSING = 1, 3, 4, 9
 RECENT = 3  # values the spike test's median is taken over
@@ -50,7 +51,7 @@ def check(qc: VariableQc, climate: tuple[float, float] | None, st: dict[str, Any
     recent = [p for p in st.get("recent", []) if 0 < at - p[0] <= max_gap]
     spiked = False
     if qc.spike is not None and recent:
-        jump = abs(value - _reference(recent))
+        jump = abs(value - _reference(recent, at, qc.spike_reference))
         if jump > qc.spike[1]:
             raised["spike"] = FAIL
         elif jump > qc.spike[0]:
@@ -76,10 +77,16 @@ def check(qc: VariableQc, climate: tuple[float, float] | None, st: dict[str, Any
     return Verdict(max(raised.values(), default=PASS), tuple(sorted(raised)))
 
 
-def _reference(recent: list[list[Any]]) -> float:
-    """What the spike test compares with: the median of three, or with fewer (after a gap)
-    the latest value that was no spike itself."""
+def _reference(recent: list[list[Any]], at: float, how: str) -> float:
+    """What the spike test compares with. ``median``: of three, or with fewer (after a gap)
+    the latest value that was no spike itself. ``trend``: the line through the latest two
+    calm values, carried on to ``at`` (the latest one alone when there is no second)."""
+    calm = [p for p in recent if not p[2]]
+    if how == "trend":
+        if len(calm) >= 2 and calm[-1][0] > calm[-2][0]:
+            (t1, v1, _), (t2, v2, _) = calm[-2], calm[-1]
+            return float(v2 + (v2 - v1) * (at - t2) / (t2 - t1))
+        return float((calm or recent)[-1][1])
     if len(recent) >= RECENT:
         return float(statistics.median(p[1] for p in recent))
-    calm = [p[1] for p in recent if not p[2]]
-    return float(calm[-1] if calm else recent[-1][1])
+    return float(calm[-1][1] if calm else recent[-1][1])

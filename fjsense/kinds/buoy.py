@@ -23,6 +23,7 @@ from fjsense.kinds.base import (
     Timescale,
     raw_table,
 )
+from fjsense.kinds.qc import VariableQc, qc_per_hour
 
 # Wire name: (unit, impossible below, impossible above). The bounds are physics, not sensor
 # spans: what lies between them is judged by QC, not refused.
@@ -117,30 +118,6 @@ class BuoyStation(BaseModel):
         return value
 
 
-class VariableQc(BaseModel):
-    """QARTOD thresholds of one variable (units of the variable; rates per second)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sensor: tuple[float, float] = Field(description="Gross range: outside the sensor span, fail")
-    climate: tuple[float, float] | None = Field(None, description="Gross range: outside, suspect")
-    spike: tuple[float, float] | None = Field(
-        None, description="Spike: |value - median of the last 3 passing| above: suspect, fail")
-    rate_per_s: float | None = Field(None, gt=0, description="Rate of change above: suspect")
-    flat_s: tuple[float, float] | None = Field(
-        None, description="Flat line: unchanged (within tolerance) this long: suspect, fail")
-    flat_tolerance: float = Field(0.0, ge=0)
-
-
-def _qc(sensor: tuple[float, float], climate: tuple[float, float] | None = None,
-        spike: tuple[float, float] | None = None, rate_per_hour: float | None = None,
-        flat_hours: tuple[float, float] | None = None) -> VariableQc:
-    return VariableQc(
-        sensor=sensor, climate=climate, spike=spike,
-        rate_per_s=None if rate_per_hour is None else rate_per_hour / 3600,
-        flat_s=None if flat_hours is None else (flat_hours[0] * 3600, flat_hours[1] * 3600))
-
-
 # Sensor spans: manufacturers' specifications of common buoy sensors (YSI EXO, Aanderaa,
 # Vaisala WXT, Datawell). Climatologies: Fujian coastal waters (Fujian marine environment
 # bulletins: surface water 8–33 °C, salinity 20–35 psu outside estuaries). Spike, rate and
@@ -150,27 +127,27 @@ def _qc(sensor: tuple[float, float], climate: tuple[float, float] | None = None,
 # range takes in hypoxia: it is what the alerts are for, not a doubtful value. Salinity may
 # change by 10 psu/h where an estuary's salt front passes with the tide.
 DEFAULT_QC: dict[str, VariableQc] = {
-    "water_temp_c": _qc((-5, 45), (8, 33), (2, 4), 3, (12, 24)),
-    "salinity_psu": _qc((0, 45), (20, 35), (3, 6), 10, (12, 24)),
-    "conductivity_ms_cm": _qc((0, 80), (25, 60), (4, 8), 15, (12, 24)),
-    "do_mg_l": _qc((0, 25), (0.5, 15), (2.5, 5), 6, (0.5, 1.5)),
-    "do_sat_pct": _qc((0, 300), (50, 150), (25, 50), 40, (0.5, 1.5)),
-    "ph": _qc((2, 12), (7.3, 8.9), (0.4, 0.8), 0.5, (12, 24)),
-    "chl_ug_l": _qc((0, 400), (0, 50), None, None, (12, 24)),
-    "turbidity_ntu": _qc((0, 4000), (0, 200), None, None, (12, 24)),
-    "depth_m": _qc((-5, 200)),
-    "redox_mv": _qc((-1000, 1000), (-300, 600)),
-    "wave_height_m": _qc((0, 25), (0, 12), (2, 4), 3, (2, 4)),
-    "wave_period_s": _qc((0, 30), (1, 25), None, None, (4, 8)),
-    "wave_dir_deg": _qc((0, 360), None, None, None, (6, 12)),
-    "wind_speed_m_s": _qc((0, 75), (0, 50), (8, 15), 12, (2, 4)),
-    "wind_gust_m_s": _qc((0, 90), (0, 70), (9, 18), 15, (2, 4)),
-    "wind_dir_deg": _qc((0, 360), None, None, None, (2, 4)),
-    "air_temp_c": _qc((-40, 60), (-5, 40), (4, 8), 5, (3, 6)),
-    "pressure_hpa": _qc((850, 1080), (960, 1040), (6, 15), 6, (2, 4)),
-    "din_mg_l": _qc((0, 20), (0, 2)),
-    "po4_mg_l": _qc((0, 5), (0, 0.2)),
-    "cod_mg_l": _qc((0, 100), (0, 10)),
+    "water_temp_c": qc_per_hour((-5, 45), (8, 33), (2, 4), 3, (12, 24)),
+    "salinity_psu": qc_per_hour((0, 45), (20, 35), (3, 6), 10, (12, 24)),
+    "conductivity_ms_cm": qc_per_hour((0, 80), (25, 60), (4, 8), 15, (12, 24)),
+    "do_mg_l": qc_per_hour((0, 25), (0.5, 15), (2.5, 5), 6, (0.5, 1.5)),
+    "do_sat_pct": qc_per_hour((0, 300), (50, 150), (25, 50), 40, (0.5, 1.5)),
+    "ph": qc_per_hour((2, 12), (7.3, 8.9), (0.4, 0.8), 0.5, (12, 24)),
+    "chl_ug_l": qc_per_hour((0, 400), (0, 50), None, None, (12, 24)),
+    "turbidity_ntu": qc_per_hour((0, 4000), (0, 200), None, None, (12, 24)),
+    "depth_m": qc_per_hour((-5, 200)),
+    "redox_mv": qc_per_hour((-1000, 1000), (-300, 600)),
+    "wave_height_m": qc_per_hour((0, 25), (0, 12), (2, 4), 3, (2, 4)),
+    "wave_period_s": qc_per_hour((0, 30), (1, 25), None, None, (4, 8)),
+    "wave_dir_deg": qc_per_hour((0, 360), None, None, None, (6, 12)),
+    "wind_speed_m_s": qc_per_hour((0, 75), (0, 50), (8, 15), 12, (2, 4)),
+    "wind_gust_m_s": qc_per_hour((0, 90), (0, 70), (9, 18), 15, (2, 4)),
+    "wind_dir_deg": qc_per_hour((0, 360), None, None, None, (2, 4)),
+    "air_temp_c": qc_per_hour((-40, 60), (-5, 40), (4, 8), 5, (3, 6)),
+    "pressure_hpa": qc_per_hour((850, 1080), (960, 1040), (6, 15), 6, (2, 4)),
+    "din_mg_l": qc_per_hour((0, 20), (0, 2)),
+    "po4_mg_l": qc_per_hour((0, 5), (0, 0.2)),
+    "cod_mg_l": qc_per_hour((0, 100), (0, 10)),
 }
 
 
