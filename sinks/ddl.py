@@ -61,6 +61,8 @@ def create_table(table: Table) -> list[sql.Composable]:
 def timescale(table: Table) -> list[sql.Composable]:
     """Hypertable, compression and retention for ``table`` (TimescaleDB only)."""
     ts = table.timescale
+    if not ts.hypertable:
+        return []
     name = sql.Literal(table.name)
     out: list[sql.Composable] = [sql.SQL(
         "SELECT create_hypertable({}, {}, chunk_time_interval => INTERVAL {}, "

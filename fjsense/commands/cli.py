@@ -19,6 +19,7 @@ from rich.table import Table
 
 from fjsense.catalog import CatalogError, catalog_of
 from fjsense.kinds import SensorKind, registry
+from fjsense.kinds.base import resolve
 from fjsense.settings import Settings, masked, unknown_variables
 
 console = Console(stderr=True)
@@ -288,6 +289,9 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     from fjsense.commands.alerts import add_parser as add_alerts
 
     add_alerts(sub)
+    for kind in kinds.values():
+        for ref in kind.commands:
+            resolve(ref)(sub)
     health = add("health", cmd_health, "every component, server and consumer lag; exit 1 "
                  "when something is wrong")
     health.add_argument("--component", choices=("run", "bridge", "worker", "sink", "notify"),
@@ -299,8 +303,9 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     for choice in simulate.choices.values():
         choice.set_defaults(func=cmd_simulate)
 
-    rep = add("replay", cmd_replay, "publish a recorded file (NDBC stdmet or ocean) over MQTT "
-              "as a catalog station, in time order, with the file's timestamps")
+    rep = add("replay", cmd_replay, "publish a recorded file (NDBC stdmet or ocean, UHSLC "
+              "hourly sea level, NOAA CO-OPS CSV) over MQTT as a catalog station, in time "
+              "order, with the file's timestamps")
     rep.add_argument("file", type=Path)
     rep.add_argument("--as", dest="station", required=True, metavar="STATION")
     rep.add_argument("--speed", type=float, default=0.0,

@@ -52,8 +52,10 @@ def resolve(ref: str) -> Any:
 
 @dataclass(frozen=True)
 class Timescale:
-    """How a table is kept on TimescaleDB (ignored on plain PostgreSQL)."""
+    """How a table is kept on TimescaleDB (ignored on plain PostgreSQL); ``hypertable``
+    False for a small table that is no time series (e.g. model versions)."""
 
+    hypertable: bool = True
     chunk: str = "1 day"
     segment_by: str | None = None  # compression segment column
     compress_after: str | None = None
@@ -181,6 +183,10 @@ class SensorKind:
     processors: tuple[str, ...] = ()  # "module:factory(settings, catalog) -> Processor"
     dashboards: tuple[str, ...] = ()  # "module:factory(settings) -> Dashboard"
     simulator: str | None = None  # "module:class" honouring simulators.contract.Simulator
+    commands: tuple[str, ...] = ()  # "module:add_parser(subparsers)": its own CLI commands
+    # "module:function(settings, now, span) -> str": what the demo prepares before its
+    # components start (e.g. a tide station's constituents), said in one line
+    demo_setup: str | None = None
     live_view: LiveView | None = None
 
     @property
