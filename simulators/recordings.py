@@ -2,8 +2,8 @@
 
 Each reader turns a file into rows of one sensor kind: the row's line number, its event time
 (UTC) and its values by wire name, missing values left out (never stored as numbers). A line
-that cannot be read is reported with its number and the reason; the others go on. Other kinds
-add their formats to ``READERS``.
+that cannot be read is reported with its number and the reason; the others go on. Buoys:
+NDBC stdmet and ocean; tide gauges: UHSLC hourly sea level and NOAA CO-OPS CSV.
 """
 
 from __future__ import annotations
@@ -103,7 +103,79 @@ def read_ndbc(lines: list[str]) -> Recording | None:
     return _ndbc(lines, names, 3 if realtime else 2, fmt)
 
 
-READERS: list[Callable[[list[str]], Recording | None]] = [read_ndbc]
+UHSLC_EPOCH = datetime(1700, 1, 1, tzinfo=UTC)
+UHSLC_FILL = -32767  # UHSLC's missing value (mm); anything at or below -9999 is a fill
+
+
+def _days(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 36500 < value < 146000 else None  # 1800 to 2100 in days since 1700
+
+
+def read_uhslc(lines: list[str]) -> Recording | None:
+    """UHSLC hourly sea level in two columns: days since 1700-01-01 00:00 UTC, millimetres."""
+    first = next((line.split() for line in lines if line.strip()), [])
+    if len(first) != 2 or _days(first[0]) is None:
+        return None
+    out = Recording("UHSLC hourly sea level (days since 1700, mm)", "tide")
+    for number, line in enumerate(lines, start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        days = _days(parts[0]) if len(parts) == 2 else None
+        try:
+            if days is None:
+                raise ValueError(f"not two columns (days since 1700, mm): {line[:40]!r}")
+            mm = float(parts[1])
+            if not math.isfinite(mm):
+                raise ValueError(f"level {parts[1]!r} is not a finite number")
+        except ValueError as exc:
+            out.problems.append(f"line {number}: {exc}")
+            continue
+        # hourly stamps to the second: days are written to 7 decimals
+        ts = datetime.fromtimestamp(round(UHSLC_EPOCH.timestamp() + days * 86400), UTC)
+        out.rows.append(Row(number, ts, {} if mm <= -9999 else {"level_m": mm / 1000}))
+    out.rows.sort(key=lambda r: r.ts)
+    return out
+
+
+COOPS_TIME = ("t", "date time")
+COOPS_LEVEL = ("v", "water level", "prediction")
+
+
+def read_coops(lines: list[str]) -> Recording | None:
+    """NOAA CO-OPS water levels as CSV (``t,v,s`` or ``Date Time, Water Level, Sigma, …``),
+    metres, times in GMT (what the API gives with ``units=metric&time_zone=gmt``)."""
+    if not lines:
+        return None
+    names = [n.strip().lower() for n in lines[0].split(",")]
+    if len(names) < 2 or names[0] not in COOPS_TIME or names[1] not in COOPS_LEVEL:
+        return None
+    out = Recording("NOAA CO-OPS water level CSV (m, GMT)", "tide")
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        try:
+            ts = datetime.strptime(parts[0], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+            values = {}
+            if len(parts) > 1 and parts[1]:
+                level = float(parts[1])
+                if not math.isfinite(level):
+                    raise ValueError(f"level {parts[1]!r} is not a finite number")
+                values["level_m"] = level
+        except ValueError as exc:
+            out.problems.append(f"line {number}: {exc}")
+            continue
+        out.rows.append(Row(number, ts, values))
+    out.rows.sort(key=lambda r: r.ts)
+    return out
+
+
+READERS: list[Callable[[list[str]], Recording | None]] = [read_ndbc, read_uhslc, read_coops]
 
 
 def read_recording(path: Path) -> Recording:
@@ -113,7 +185,8 @@ def read_recording(path: Path) -> Recording:
         found = reader(lines)
         if found is not None:
             return found
-    raise ValueError(f"{path}: not a format replay knows (NDBC stdmet or ocean); first line: "
+    raise ValueError(f"{path}: not a format replay knows (NDBC stdmet or ocean, UHSLC hourly "
+                     f"sea level, NOAA CO-OPS water level CSV); first line: "
                      f"{lines[0][:80] if lines else '(empty file)'!r}")
 
 

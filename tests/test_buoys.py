@@ -17,13 +17,14 @@ import pytest
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, settings_env, wait_for
+from fjsense.commands.processes import settings_env, wait_for
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
 from simulators.buoy import BuoyScenario, Episode, generate
 from simulators.publisher import DevicePublisher
 from simulators.recordings import read_recording, rows_of
-from sinks.migrate import bootstrap
+from tests.running import count
+from tests.running import pipeline as running_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -34,25 +35,8 @@ REPLAYED_AS = "fuzhou-nb1"
 @pytest.fixture(scope="module")
 def pipeline(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[Settings, psycopg.Connection]]:
-    settings = module_settings
-    bootstrap(settings)
-    logs = tmp_path_factory.mktemp("logs")
-    parts = Components(settings, logs,
-                       FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0")
-    for name in ("bridge", "worker", "sink"):
-        parts.start(name)
-    for name in ("bridge", "worker", "sink"):
-        parts.wait_ready(name)
-    conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
-    try:
-        yield settings, conn
-    finally:
-        conn.close()
-        parts.stop_all()
-
-
-def count(conn: psycopg.Connection, query: str, *args: object) -> int:
-    return conn.execute(query, args).fetchone()[0]  # type: ignore[index]
+    with running_pipeline(module_settings, tmp_path_factory.mktemp("logs")) as conn:
+        yield module_settings, conn
 
 
 def progress(conn: psycopg.Connection) -> str:

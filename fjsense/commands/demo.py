@@ -30,6 +30,7 @@ from fjsense.credentials import Credentials
 from fjsense.health import probe
 from fjsense.kafka_admin import ensure_topics
 from fjsense.kinds import SensorKind, registry
+from fjsense.kinds.base import resolve
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
 from simulators.cli import simulator_of
@@ -102,14 +103,9 @@ class Observer:
         self.db.close()
 
 
-def render(now: Snapshot, before: Snapshot | None, remaining: float) -> Group:
-    pipeline = Table("stage", "total", "per second", title="pipeline")
-    for label, key in now.rows:
-        rate = ""
-        if before is not None and now.at > before.at:
-            rate = f"{(now.counts[key] - before.counts[key]) / (now.at - before.at):,.0f}"
-        pipeline.add_row(label, f"{now.counts[key]:,}", rate)
-    parts: list[Table | Panel] = [pipeline]
+def render(now: Snapshot, before: Snapshot | None, remaining: float,
+           kinds: dict[str, SensorKind]) -> Group:
+    parts: list[Table | Panel] = [pipeline_table(now, before, kinds)]
     parts += [live_view(kind, rows) for kind, rows in now.views]
     alerts = Table("station", "rule", "since", "value", title="firing alerts")
     for site, rule, at, value in now.firing:
@@ -119,6 +115,26 @@ def render(now: Snapshot, before: Snapshot | None, remaining: float) -> Group:
     parts += [alerts, Panel(f"{supervised}\n{remaining:,.0f} s left · Ctrl-C stops early",
                             title="components", expand=False)]
     return Group(*parts)
+
+
+def pipeline_table(now: Snapshot, before: Snapshot | None,
+                   kinds: dict[str, SensorKind]) -> Table:
+    """One row per kind (the summary lists every topic and table): short enough that the
+    kinds' own views below it stay on the screen."""
+    seconds = now.at - before.at if before is not None and now.at > before.at else 0.0
+
+    def rate(key: str) -> str:
+        return f"{(now.counts[key] - before.counts[key]) / seconds:,.0f}" if before and seconds else ""
+
+    table = Table("kind", "bridge → Kafka", "stored readings", "per second", "derived records",
+                  title=f"pipeline: {now.counts['published']:,} messages published "
+                        f"({rate('published') or '…'}/s), "
+                        f"{now.counts[topics.DEADLETTER]:,} dead letters")
+    for kind in kinds.values():
+        derived = sum(now.counts[stream.topic] for stream in kind.derived)
+        table.add_row(kind.name, f"{now.counts[kind.raw_topic]:,}",
+                      f"{now.counts[kind.table.name]:,}", rate(kind.table.name), f"{derived:,}")
+    return table
 
 
 def live_view(kind: SensorKind, rows: list[tuple]) -> Table:
@@ -156,13 +172,17 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
     publisher = DevicePublisher(settings, speed=speed)
     observer = None
     stop = threading.Event()
+    span = timedelta(minutes=minutes * speed)
+    now = datetime.now(UTC)
+    catalog = catalog_of(settings)
+    for kind in kinds.values():  # before the worker starts, so it begins with what they made
+        if kind.demo_setup is not None:
+            with console.status(f"{kind.name}: preparing the demo…"):
+                console.print(resolve(kind.demo_setup)(settings, now, span))
     try:
         with console.status("starting bridge, worker and sink under `fjsense run`…"):
             parts.start("run")  # restarts any of them that exits
             parts.wait_ready("run", timeout=120)
-        span = timedelta(minutes=minutes * speed)
-        now = datetime.now(UTC)
-        catalog = catalog_of(settings)
         scenarios = [simulator_of(k).demo(settings, catalog, now, span)
                      for k in kinds.values() if k.simulator is not None]
         faults = Faults(duplicate=0.01, reorder=0.02, malformed=0.002, seed=1)
@@ -177,7 +197,7 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
             try:
                 while sim.is_alive() or time.monotonic() < deadline:
                     snap = observer.snapshot()
-                    live.update(render(snap, before, max(deadline - time.monotonic(), 0)))
+                    live.update(render(snap, before, max(deadline - time.monotonic(), 0), kinds))
                     before = snap
                     if time.monotonic() >= deadline and not sim.is_alive():
                         break

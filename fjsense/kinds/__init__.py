@@ -15,7 +15,7 @@ from fjsense.kinds.base import Reading, SensorKind, Stream
 
 __all__ = ["BUILTIN", "Reading", "SensorKind", "registry", "streams"]
 
-BUILTIN = ("fjsense.kinds.power", "fjsense.kinds.buoy")
+BUILTIN = ("fjsense.kinds.power", "fjsense.kinds.buoy", "fjsense.kinds.tide")
 
 
 @lru_cache(maxsize=8)

@@ -38,7 +38,8 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
     written = write_provisioning(settings, tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
         "dashboards/fjsense-alerts.json", "dashboards/fjsense-datacenter.json",
-        "dashboards/fjsense-ocean.json", "dashboards/fjsense-pipeline.json", "provisioning/alerting/fjsense.yaml",
+        "dashboards/fjsense-ocean.json", "dashboards/fjsense-pipeline.json",
+        "dashboards/fjsense-tide.json", "provisioning/alerting/fjsense.yaml",
         "provisioning/dashboards/fjsense.yaml", "provisioning/datasources/fjsense.yaml"]
     board = json.loads((tmp_path / "dashboards/fjsense-datacenter.json").read_text())
     pue_panel = next(p for p in board["panels"] if p["title"].startswith("PUE (15 min rolling)"))
@@ -105,7 +106,8 @@ def test_publish_is_idempotent_by_uid(grafana: str):
     first = publish(grafana, "tok", settings)
     second = publish(grafana, "tok", settings)
     assert first == second == [("fjsense-datacenter", "success"), ("fjsense-ocean", "success"),
-                               ("fjsense-alerts", "success"), ("fjsense-pipeline", "success")]
+                               ("fjsense-tide", "success"), ("fjsense-alerts", "success"),
+                               ("fjsense-pipeline", "success")]
     assert [c for c in GrafanaApi.calls if c == ("POST", "/api/folders")] == [("POST", "/api/folders")]
     assert set(GrafanaApi.dashboards) == {d.uid for d in all_dashboards(settings)}
 

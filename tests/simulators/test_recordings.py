@@ -72,3 +72,36 @@ def test_an_unknown_format_is_refused_with_its_first_line(tmp_path: Path) -> Non
     path.write_text("time,level\n2026-01-01,1.0\n")
     with pytest.raises(ValueError, match="not a format replay knows.*time,level"):
         read_recording(path)
+
+
+UHSLC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "uhslc" / "HNL2010.asc"
+
+
+def test_uhslc_hourly_sea_level_is_read_to_the_second_in_metres() -> None:
+    found = read_recording(UHSLC)
+    assert (found.kind, len(found.rows), found.problems) == ("tide", 8760, [])
+    assert found.rows[0].ts == datetime(2010, 1, 1, tzinfo=UTC)
+    assert found.rows[0].values == {"level_m": 1.237}
+    assert found.rows[-1].ts == datetime(2010, 12, 31, 23, tzinfo=UTC)
+    assert len({r.ts for r in found.rows}) == 8760
+
+
+def test_uhslc_fills_are_missing_and_bad_lines_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "x.asc"
+    path.write_text("113225.0000000  1237\n113225.0416667 -32767\n113225.0833333  12x7\n")
+    found = read_recording(path)
+    assert [r.values for r in found.rows] == [{"level_m": 1.237}, {}]
+    assert found.problems == ["line 3: could not convert string to float: '12x7'"]
+
+
+@pytest.mark.parametrize("header", ["t,v,s,f,q", "Date Time, Water Level, Sigma, I, L"])
+def test_coops_csv_in_either_header_style(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "coops.csv"
+    path.write_text(f"{header}\n2026-11-22 09:00,3.412,0.003,0,0\n2026-11-22 10:00,,,,\n"
+                    "2026-11-22 11:00,3.380,0.003,0,0\nyesterday,1.0,0,0,0\n")
+    found = read_recording(path)
+    assert found.kind == "tide"
+    assert [(r.ts.hour, r.values) for r in found.rows] == [
+        (9, {"level_m": 3.412}), (10, {}), (11, {"level_m": 3.38})]
+    assert found.problems == [
+        "line 5: time data 'yesterday' does not match format '%Y-%m-%d %H:%M'"]

@@ -7,6 +7,7 @@ only the simple protocol, so rows go in as literal INSERT statements.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -22,17 +23,24 @@ from fjsense.kinds.base import Stream
 from fjsense.kinds.buoy import CHECKED, OBSERVATIONS, QUALITY
 from fjsense.kinds.buoy import KIND as BUOY
 from fjsense.kinds.power import KIND, PUE
+from fjsense.kinds.tide import CONSTITUENTS as TIDE_CONSTITUENTS
+from fjsense.kinds.tide import FITS, PREDICTIONS
+from fjsense.kinds.tide import KIND as TIDE
 from fjsense.settings import Settings
 from fjsense.topics import AlertEvent
 from simulators.buoy import BuoyScenario
 from simulators.buoy import generate as buoy_generate
 from simulators.power import PowerScenario, generate, scenario_sites
+from simulators.tide import TideScenario, TideSimulator
+from simulators.tide import generate as tide_generate
 from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
 from streams.buoy_processor import BuoyQcProcessor, QualityProcessor
 from streams.contract import Batch
 from streams.durable import encode
+from streams.harmonics import TideModel
 from streams.pue_processor import PueProcessor
+from streams.tide_processor import TideProcessor
 
 START = datetime(2026, 7, 15, 4, 0, tzinfo=UTC)  # noon in Fuzhou, July
 
@@ -58,14 +66,15 @@ def tsdb(timescaledb: str):
 def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, applied = tsdb
     assert applied == ["0001_pipeline", "0002_alerts", "power/0001_tables",
-                        "power/0002_pue_hourly", "buoy/0001_tables"]
+                        "power/0002_pue_hourly", "buoy/0001_tables", "tide/0001_tables"]
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
         ("timescaledb",)]
     hypertables = {r[0] for r in conn.execute(
         "SELECT hypertable_name FROM timescaledb_information.hypertables")}
     assert hypertables == {"power_readings", "pue_windows", "alert_events", "dead_letters",
                            "pipeline_metrics", "buoy_readings", "buoy_observations",
-                           "buoy_quality_hourly"}
+                           "buoy_quality_hourly", "tide_readings", "tide_observations",
+                           "tide_high_waters", "tide_predictions"}  # not fits, constituents
     assert conn.execute("SELECT view_name, materialized_only FROM "
                         "timescaledb_information.continuous_aggregates").fetchall() == [
         ("pue_hourly", False)]
@@ -123,6 +132,53 @@ def buoy_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
     return tables
 
 
+class FixedModels:
+    """One fitted version per station, as ``fjsense tides fit`` would have stored it."""
+
+    def __init__(self, models: dict[str, TideModel]) -> None:
+        self.models = models
+
+    def current(self, station: str) -> tuple[int, TideModel] | None:
+        return 1, self.models[station]
+
+
+def tide_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """2 tide stations fitted on a simulated month, then 14 h of their readings through the
+    stream (with a spike), and the fit's constituents and predictions: table → rows."""
+    settings, catalog = Settings(), load_catalog()
+    streams = stored_streams(settings)
+    sites = catalog.sites_of(TIDE.name)[:2]
+    span = timedelta(hours=14)
+    history = TideSimulator().demo_history(catalog, START + span, span)
+    models = {s.id: TideModel.fit(*history[s.id], s.lat) for s in sites}
+    processor = TideProcessor(settings, catalog, FixedModels(models))
+    states: dict[str, dict] = {}
+    outputs: list = []
+    for k, msg in enumerate(tide_generate(TideScenario(sites, START, span, seed=7))):
+        body = json.loads(msg.payload)
+        body["level_m"] += 1.0 if k == 40 else 0.0  # a spike
+        site = msg.topic.split("/")[2]
+        batch = Batch(site, TIDE.raw.decode(json.dumps([body]).encode()), now.timestamp())
+        outputs += processor.step(states.setdefault(site, {}), batch)
+    tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    for stream in TIDE.derived:
+        values = [o.value for o in outputs if o.topic == stream.topic]
+        assert values, stream.topic
+        assert stream.table is not None
+        tables[stream.table.name] = (stream.table.columns, streams[stream.topic].rows(
+            None, 0, Stream.encode(values)))
+    ahead = [now + timedelta(minutes=10 * k) for k in range(6 * 72)]
+    for table, rows in (
+            (FITS, [(s, 1, now, START - timedelta(days=30), START, 4320, len(m.constituents()),
+                     m.mean, m.slope_per_day, 0.01, m.to_json()) for s, m in models.items()]),
+            (TIDE_CONSTITUENTS, [tuple([s, 1] + [c[n] for n in TIDE_CONSTITUENTS.columns[2:]])
+                                 for s, m in models.items() for c in m.constituents()]),
+            (PREDICTIONS, [(s, t, float(p), 1) for s, m in models.items() for t, p in
+                           zip(ahead, m.predict([t.timestamp() for t in ahead]), strict=True)])):
+        tables[table.name] = (table.columns, rows)
+    return tables
+
+
 @pytest.fixture(scope="module")
 def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
     """TimescaleDB with readings, windows, an alert (acknowledged, delivered), a dead letter
@@ -151,7 +207,7 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),
            [(now, "sink", "fj.raw.power", len(readings), 0)])
-    for table, (columns, rows) in buoy_rows(now).items():
+    for table, (columns, rows) in (buoy_rows(now) | tide_rows(now)).items():
         insert(conn, table, columns, rows)
     conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
     assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
@@ -165,7 +221,8 @@ def test_every_panel_query_runs_on_timescaledb(loaded):
         for panel in dashboard.panels:
             query = expand(panel.sql, START - timedelta(hours=1), now + timedelta(minutes=1),
                            "5m", {"site": ["changle-dc1", "anxi-dc1"],
-                                  "station": ["minjiang-eco1", "luoyuan-eco1"],
+                                  "station": ["minjiang-eco1", "luoyuan-eco1",
+                                              "minjiang-tide", "pingtan-tide"],
                                   "variable": ["do_mg_l", "ph"]})
             cur = conn.execute(query)
             assert tuple(c.name for c in cur.description) == panel.columns, panel.title

@@ -270,7 +270,12 @@ def test_each_shipped_rule_explains_itself_in_one_line():
         "buoy-hypoxia-severe: critical when do_mg_l < 2, clear past 3 on fj.derived.buoy, per "
         "site, for 30m; notifies firing, resolved",
     ]
-    assert len(lines) == 11 and lines[-1].startswith("buoy-silent: warning when no record")
+    assert len(lines) == 18 and lines[10].startswith("buoy-silent: warning when no record")
+    assert lines[11] == ("tide-surge: warning when surge_m > 1, clear past 0.6 on "
+                         "fj.derived.tide, per site; notifies firing, resolved")
+    assert lines[14] == ("tide-high-water-yellow: yellow when warning in yellow on "
+                         "fj.derived.tide_high_water, per site; notifies firing, resolved")
+    assert lines[-1].startswith("tide-silent: warning when no record for 30m (3 × every 10m)")
     nodata = parse_rules("rules:\n  - {name: silent, source: fj.raw.power, kind: nodata, "
                          "group_by: device, expected_seconds: 10, factor: 30}\n", "t.yaml",
                          Settings(), CATALOG).rules[0]

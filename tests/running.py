@@ -1,0 +1,36 @@
+"""The bridge, worker and sink as child processes against a test's servers, and counting
+rows: what the end-to-end kind tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+from fjsense.commands.processes import Components
+from fjsense.credentials import Credentials
+from fjsense.settings import Settings
+from sinks.migrate import bootstrap
+
+
+@contextmanager
+def pipeline(settings: Settings, logs: Path) -> Iterator[psycopg.Connection]:
+    """Migrated database, bridge, worker and sink ready (alerts without a group wait); yields
+    an admin connection, stops them all after."""
+    bootstrap(settings)
+    parts = Components(settings, logs, FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0")
+    for name in ("bridge", "worker", "sink"):
+        parts.start(name)
+    try:
+        for name in ("bridge", "worker", "sink"):
+            parts.wait_ready(name)
+        with psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True) as conn:
+            yield conn
+    finally:
+        parts.stop_all()
+
+
+def count(conn: psycopg.Connection, query: str, *args: object) -> int:
+    return conn.execute(query, args).fetchone()[0]  # type: ignore[index]
