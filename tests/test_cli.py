@@ -121,7 +121,7 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     assert lines[0] == f"{shipped}: 18 rules, 1 routes, all valid"
     assert lines[1].startswith("pue-above-target: warning when pue_rolling > the site's "
                                "pue_target (else 1.35), clear past 1.3 on fj.derived.pue")
-    assert lines[12].startswith("route default: all → log, mqtt")
+    assert lines[-1].startswith("route default: all → log, mqtt")
     bad = tmp_path / "rules.yaml"
     bad.write_text("rules:\n  - {name: x, source: fj.raw.power, metric: watts, above: 1}\n")
     out = fjsense("alerts", "check", str(bad))
