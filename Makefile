@@ -58,6 +58,7 @@ bench-deps:
 bench: $(VENV)/.installed system-deps bench-deps
 	$(BIN)/python -m benchmarks.e2e
 	$(BIN)/python -m benchmarks.alerts
+	$(BIN)/python -m benchmarks.cells
 
 dashboards: setup
 	$(BIN)/fjsense dashboards build --out build/grafana

@@ -20,6 +20,7 @@ from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc, YamlError
 
 CatalogError = YamlError
+SHIPPED = ("catalog.yaml", "cells.yaml")  # the 5G sites, laid out by simulators/cell_sites.py
 ID = r"^[a-z0-9][a-z0-9-]*$"
 
 
@@ -162,12 +163,11 @@ def _check(catalog: Catalog, where: dict[str, tuple[YamlDoc, int]]) -> None:
 
 
 def load_catalog(file: Path | None = None, plugins: tuple[str, ...] = ()) -> Catalog:
-    """The shipped catalog, with the operator's ``file`` (if any) merged over it by id."""
+    """The shipped catalog (its files in order), with the operator's ``file`` (if any) merged
+    over it by id."""
     kinds = registry(plugins)
-    shipped = YamlDoc.parse(
-        resources.files("fjsense").joinpath("catalog.yaml").read_text(encoding="utf-8"),
-        "fjsense/catalog.yaml")
-    docs = [shipped]
+    docs = [YamlDoc.parse(resources.files("fjsense").joinpath(name).read_text(encoding="utf-8"),
+                          f"fjsense/{name}") for name in SHIPPED]
     if file is not None:
         try:
             docs.append(YamlDoc.parse(file.read_text(encoding="utf-8"), str(file)))

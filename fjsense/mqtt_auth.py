@@ -39,5 +39,6 @@ def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
     lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic readwrite {alert_prefix}/#"]
     for site, device in catalog.devices():
         lines += ["", f"user {device.id}"]
-        lines.append(f"topic write {kinds[device.kind].mqtt_topic(site.id, device.id)}")
+        lines += [f"topic write {kind.mqtt_topic(site.id, device.id)}"
+                  for kind in kinds.values() if kind.sent_by(device.kind)]
     return "\n".join(lines) + "\n"

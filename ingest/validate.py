@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ from fjsense.kinds import Reading, SensorKind
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 KEPT_BYTES = 64 * 1024  # of an oversized message, what its dead letter keeps
 NOT_JSON = ("json_invalid", "json_type")
+Refuse = Callable[..., None]  # (reason, part=payload): dead-letters one refused part
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Validator:
             refuse(f"unknown device {device_id!r}: not in the station catalog")
             return out
         site, device = found
-        if site.id != site_id or device.kind != kind.name:
+        if site.id != site_id or not kind.sent_by(device.kind):
             refuse(f"catalog has {device_id!r} as a {device.kind} device of site {site.id!r}")
             return out
         out.kind, out.site = kind, site.id
@@ -90,11 +92,9 @@ class Validator:
             except ValidationError as exc:
                 refuse(schema_problem(exc))
                 return out
-            problem = self.problem(reading, site, device, received_at)
-            if problem is not None:
-                refuse(problem)
-            else:
-                out.good, out.count = body, 1
+            kept, whole = self.accept(reading, "", site, device, received_at, refuse, payload)
+            if kept is not None:
+                out.good, out.count = body if whole else kept.model_dump_json().encode(), 1
             return out
         try:
             readings = self.arrays[kind.name].validate_json(payload)
@@ -105,13 +105,14 @@ class Validator:
             refuse("payload is an empty array: no readings")
             return out
         good: list[Reading] = []
+        all_whole = True
         for n, reading in enumerate(readings):
-            problem = self.problem(reading, site, device, received_at)
-            if problem is not None:
-                refuse(f"reading [{n}]: {problem}", reading.model_dump_json().encode())
-            else:
-                good.append(reading)
-        if len(good) == len(readings):
+            kept, whole = self.accept(reading, f"reading [{n}]: ", site, device, received_at,
+                                      refuse, None)
+            all_whole = all_whole and whole
+            if kept is not None:
+                good.append(kept)
+        if all_whole:
             out.good = body[1:-1].strip()  # the array as sent
         else:
             out.good = b",".join(r.model_dump_json().encode() for r in good)
@@ -119,9 +120,8 @@ class Validator:
         return out
 
     def _one_by_one(self, kind: SensorKind, site: Site, device: Device, payload: bytes,
-                    received_at: datetime, out: Checked, refuse: object) -> None:
+                    received_at: datetime, out: Checked, refuse: Refuse) -> None:
         """The slow path of an array with a bad reading: each item validated on its own."""
-        assert callable(refuse)
         try:
             items = json.loads(payload)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting too
@@ -135,12 +135,25 @@ class Validator:
             except ValidationError as exc:
                 refuse(f"reading [{n}]: {schema_problem(exc)}", raw)
                 continue
-            problem = self.problem(reading, site, device, received_at)
-            if problem is not None:
-                refuse(f"reading [{n}]: {problem}", raw)
-            else:
-                good.append(reading.model_dump_json().encode())
+            kept, _ = self.accept(reading, f"reading [{n}]: ", site, device, received_at,
+                                  refuse, raw)
+            if kept is not None:
+                good.append(kept.model_dump_json().encode())
         out.good, out.count = b",".join(good), len(good)
+
+    def accept(self, reading: Reading, prefix: str, site: Site, device: Device,
+               received_at: datetime, refuse: Refuse, raw: bytes | None
+               ) -> tuple[Reading | None, bool]:
+        """(what of the reading goes on, whether it goes on whole); every refusal, of the
+        reading or of a part of it, is dead-lettered with ``prefix`` before its reason."""
+        problem = self.problem(reading, site, device, received_at)
+        if problem is not None:
+            refuse(prefix + problem, raw if raw is not None else reading.model_dump_json().encode())
+            return None, False
+        kept, refused = reading.split()
+        for reason, part in refused:
+            refuse(prefix + reason, part)
+        return kept, not refused
 
     def problem(self, reading: Reading, site: Site, device: Device,
                 received_at: datetime) -> str | None:

@@ -52,7 +52,8 @@ def add_parsers(sub: argparse._SubParsersAction, kinds: dict[str, SensorKind]) -
     for kind in kinds.values():
         if kind.simulator is None:
             continue
-        p = sub.add_parser(kind.name, help=f"simulated {kind.name} devices")
+        p = sub.add_parser(kind.name, help=f"simulated {kind.name} devices",
+                           aliases=list(kind.simulator_aliases))
         p.set_defaults(kind=kind.name)
         p.add_argument("--interval", type=duration, default=None,
                        help="time between a device's readings; default: the kind's own")

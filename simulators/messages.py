@@ -21,12 +21,12 @@ class SimMessage:
 
 def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
            seed: int = 0, max_span: float = math.inf) -> Iterator[SimMessage]:
-    """Group each device's consecutive valid messages into arrays of ``smallest``–``largest``
+    """Group each device's consecutive valid messages of one topic into arrays of ``smallest``–``largest``
     readings, spanning at most ``max_span`` seconds of event time (a logger sends what it
     holds, not an hour of a buoy's readings at once); malformed messages go alone, so they
     never spoil a good array."""
     rnd = random.Random(seed)
-    held: dict[str, list[SimMessage]] = {}
+    held: dict[str, list[SimMessage]] = {}  # by topic: a cell's KPIs and MRs go apart
     size: dict[str, int] = {}
 
     def array(parts: list[SimMessage]) -> SimMessage:
@@ -39,15 +39,15 @@ def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
         if not msg.valid:
             yield msg
             continue
-        parts = held.setdefault(msg.device, [])
+        parts = held.setdefault(msg.topic, [])
         if parts and msg.at - parts[0].at > max_span:
             yield array(parts)
-            parts = held[msg.device] = []
+            parts = held[msg.topic] = []
         parts.append(msg)
-        if len(parts) >= size.setdefault(msg.device, rnd.randint(smallest, largest)):
+        if len(parts) >= size.setdefault(msg.topic, rnd.randint(smallest, largest)):
             yield array(parts)
-            held[msg.device] = []
-            size[msg.device] = rnd.randint(smallest, largest)
+            held[msg.topic] = []
+            size[msg.topic] = rnd.randint(smallest, largest)
     for parts in held.values():
         if parts:
             yield array(parts)

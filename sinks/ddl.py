@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from psycopg import sql
 from pydantic import AwareDatetime
 
-from fjsense.kinds.base import Table
+from fjsense.kinds.base import Table, is_json
 
 SQL_TYPES: dict[Any, str] = {
     float: "double precision", int: "bigint", str: "text", bool: "boolean",
@@ -31,6 +31,8 @@ def sql_type(annotation: Any) -> tuple[str, bool]:
         return sql_type(type(get_args(annotation)[0]))[0], False
     if annotation in SQL_TYPES:
         return SQL_TYPES[annotation], False
+    if is_json(annotation):
+        return "jsonb", False
     raise TypeError(f"no column type for {annotation!r}")
 
 

@@ -92,12 +92,29 @@ class PostgresSink:
         async with self.conn.cursor() as cur:
             await cur.execute(sql.SQL("TRUNCATE {}").format(stage))
             async with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
-                for row in rows:
+                for row in (_last_per_key(table, rows) if table.upsert else rows):
                     await copy.write_row(row)
             await cur.execute(sql.SQL(
-                "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING"
-            ).format(table=sql.Identifier(table.name), cols=cols, stage=stage))
+                "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"
+            ).format(table=sql.Identifier(table.name), cols=cols, stage=stage,
+                     conflict=_on_conflict(table)))
             return cur.rowcount
+
+
+def _on_conflict(table: Table) -> sql.Composable:
+    """A duplicate is absorbed; in an upsert table, a row sent again replaces the stored one."""
+    if not table.upsert:
+        return sql.SQL("ON CONFLICT DO NOTHING")
+    rest = [c for c in table.columns if c not in table.key]
+    return sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, table.key)),
+        sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in rest))
+
+
+def _last_per_key(table: Table, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per key, the last sent (one INSERT may not update a row twice)."""
+    at = [table.columns.index(c) for c in table.key]
+    return list({tuple(row[n] for n in at): row for row in rows}.values())
 
 
 def _refusal(table: Table, source: str, timestamp_ms: int, row: tuple[Any, ...],

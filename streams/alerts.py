@@ -139,6 +139,7 @@ class _Engine:
                 threshold=change.threshold, severity=rule.severity,
                 labels={"rule": rule.name, "severity": rule.severity,
                         rule.group_by: group, **({"region": region} if region else {}),
+                        **({"district": site.district} if site and site.district else {}),
                         **rule.labels},
                 summary=summary, inhibited=change.inhibited,
                 notify=change.state in rule.notify_on and change.inhibited is None,

@@ -108,13 +108,8 @@ def _release(rule: Rule, st: dict[str, Any], until: float, limits: Limits) -> li
 def _judge(rule: Rule, st: dict[str, Any], at: float, value: Any, qc: int | None,
            limits: Limits) -> list[Transition]:
     state = st.get("state", "inactive")
-    if rule.kind == "nodata":  # data came: the silence is over
-        st["seen"] = at
-        if state == "firing":
-            return [_to_inactive(rule, st, "resolved", at, None, None)]
-        if state == "pending":
-            return [_to_inactive(rule, st, "cancelled", at, None, None)]
-        return []
+    if rule.kind == "nodata":
+        return _data_came(rule, st, at, limits)
     if qc is not None and qc not in QC_JUDGED:
         st["qc_fail"] = qc
         return []
@@ -146,6 +141,27 @@ def _judge(rule: Rule, st: dict[str, Any], at: float, value: Any, qc: int | None
     if at >= st["cleared_at"] + rule.keep_firing_for:
         return [_to_inactive(rule, st, "resolved", at, value, _clear_level(rule, limits))]
     return []
+
+
+def _data_came(rule: Rule, st: dict[str, Any], at: float, limits: Limits) -> list[Transition]:
+    """A nodata rule's silence is over. A gap longer than the silence that the timer never
+    saw (a replay, or a backlog arriving at once) fired in event time all the same: at its
+    start plus the silence (and ``for``), resolved now."""
+    last, st["seen"] = st.get("seen"), at
+    out: list[Transition] = []
+    if st.get("state", "inactive") == "inactive" and last is not None \
+            and at - last > _silence(rule):
+        st.update(state="pending", since=last + _silence(rule), breach=True)
+        out += _breached(rule, st, st["since"], None, None, limits)
+    state = st.get("state", "inactive")
+    if state == "pending" and st.get("breach") and at >= st["since"] + rule.for_seconds:
+        out += _fire(rule, st, st["since"] + rule.for_seconds, None, limits, None)
+        state = "firing"
+    if state == "firing":
+        out.append(_to_inactive(rule, st, "resolved", at, None, None))
+    elif state == "pending":
+        out.append(_to_inactive(rule, st, "cancelled", at, None, None))
+    return out
 
 
 def _breached(rule: Rule, st: dict[str, Any], at: float, value: Any, level: float | None,

@@ -67,6 +67,11 @@ def test_external_servers_start_nothing_locally(tmp_path: Path):
 def test_catalog_lists_fujian_sites_as_json():
     sites = json.loads(fjsense("catalog", "--json").stdout)["sites"]
     assert {"changle-dc1", "anxi-dc1"} <= {s["id"] for s in sites}
+    cells = {d["id"]: d for s in sites if s["kind"] == "cell" for d in s["devices"]}
+    assert len(cells) == 771 and cells["fz-pingtan-002-c3"]["district"] == "pingtan"
+    assert {d["district"] for d in cells.values()} == {
+        "gulou", "taijiang", "cangshan", "jinan", "mawei", "changle", "fuqing", "minhou",
+        "lianjiang", "luoyuan", "minqing", "yongtai", "pingtan"}  # Fuzhou's 13
 
 
 def test_local_stack_lifecycle_through_the_cli():
@@ -118,7 +123,7 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     out = fjsense("alerts", "check", str(shipped))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == f"{shipped}: 18 rules, 1 routes, all valid"
+    assert lines[0] == f"{shipped}: 23 rules, 1 routes, all valid"
     assert lines[1].startswith("pue-above-target: warning when pue_rolling > the site's "
                                "pue_target (else 1.35), clear past 1.3 on fj.derived.pue")
     assert lines[-1].startswith("route default: all → log, mqtt")

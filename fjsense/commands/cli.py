@@ -90,7 +90,11 @@ def cmd_broker_auth(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_catalog(settings: Settings, args: argparse.Namespace) -> None:
     catalog = catalog_of(settings)
     if args.json:
-        print(catalog.model_dump_json(indent=2))
+        data = catalog.model_dump(mode="json")
+        for site in data["sites"]:  # each device says where it is: a cell's district
+            for device in site["devices"]:
+                device.update(site=site["id"], district=site["district"], region=site["region"])
+        print(json.dumps(data, indent=2, ensure_ascii=False))
         return
     table = Table("kind", "region", "district", "site", "name", "device", "fields")
     for site, device in catalog.devices():

@@ -15,7 +15,8 @@ from fjsense.kinds.base import Reading, SensorKind, Stream
 
 __all__ = ["BUILTIN", "Reading", "SensorKind", "registry", "streams"]
 
-BUILTIN = ("fjsense.kinds.power", "fjsense.kinds.buoy", "fjsense.kinds.tide")
+BUILTIN = ("fjsense.kinds.power", "fjsense.kinds.buoy", "fjsense.kinds.tide",
+           "fjsense.kinds.cell", "fjsense.kinds.mr")
 
 
 @lru_cache(maxsize=8)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -36,6 +37,11 @@ class Reading(Record):
     def physical_problem(self, device: Any) -> str | None:
         """Why this reading is impossible for ``device`` (its catalog fields), or None."""
         return None
+
+    def split(self) -> tuple[Reading | None, list[tuple[str, bytes]]]:
+        """What of this reading goes on (None: nothing) and a (reason, part) per part refused
+        on its own, e.g. one sample of a measurement report. By default a reading is whole."""
+        return self, []
 
 
 class NoFields(BaseModel):
@@ -78,6 +84,9 @@ class Table:
     timescale: Timescale = Timescale()
     extra: tuple[tuple[str, type], ...] = ()
     names: tuple[str, ...] = ()  # columns of a platform table made by SQL, when not the model's
+    # a row sent again for its key replaces the stored one (a window's correction), instead
+    # of being absorbed as a duplicate
+    upsert: bool = False
 
     @cached_property
     def columns(self) -> tuple[str, ...]:
@@ -86,6 +95,12 @@ class Table:
         fields = tuple(self.model.model_fields)
         return tuple(n for n, _ in self.extra if n == "site") + fields + tuple(
             n for n, _ in self.extra if n != "site")
+
+    @cached_property
+    def json_columns(self) -> tuple[int, ...]:
+        """Positions of the columns holding a list or mapping (stored as JSON)."""
+        return tuple(n for n, (_, annotation, _) in enumerate(self.column_types())
+                     if is_json(annotation))
 
     def column_types(self) -> list[tuple[str, Any, bool]]:
         """(name, annotation, required) per column, in column order."""
@@ -98,6 +113,16 @@ class Table:
                 info = self.model.model_fields[name]
                 out.append((name, info.annotation, info.is_required()))
         return out
+
+
+def is_json(annotation: Any) -> bool:
+    """Whether a field holds a list or mapping (a JSON column), under Optional/Annotated."""
+    origin = get_origin(annotation)
+    if origin in (list, dict, tuple):
+        return True
+    if origin in (Annotated, Union, types.UnionType):
+        return any(is_json(a) for a in get_args(annotation) if a is not type(None))
+    return False
 
 
 RAW_TIMESCALE = Timescale(chunk="1 day", segment_by="device", compress_after="7 days",
@@ -140,11 +165,23 @@ class Stream:
         if self.row is not None:
             return [self.row(item) for item in items]
         if not table.extra:
-            return [tuple(item.get(c) for c in table.columns) for item in items]
-        site = key.decode() if key else None
-        ingest = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-        fields = table.columns[1:-1]
-        return [(site, *(item.get(c) for c in fields), ingest) for item in items]
+            rows = [tuple(item.get(c) for c in table.columns) for item in items]
+        else:
+            site = key.decode() if key else None
+            ingest = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+            fields = table.columns[1:-1]
+            rows = [(site, *(item.get(c) for c in fields), ingest) for item in items]
+        if table.json_columns:
+            rows = [_json_encoded(row, table.json_columns) for row in rows]
+        return rows
+
+
+def _json_encoded(row: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
+    out = list(row)
+    for n in positions:
+        if out[n] is not None:
+            out[n] = json.dumps(out[n], separators=(",", ":"))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -183,11 +220,19 @@ class SensorKind:
     processors: tuple[str, ...] = ()  # "module:factory(settings, catalog) -> Processor"
     dashboards: tuple[str, ...] = ()  # "module:factory(settings) -> Dashboard"
     simulator: str | None = None  # "module:class" honouring simulators.contract.Simulator
+    simulator_aliases: tuple[str, ...] = ()  # other names of ``fjsense simulate KIND``
     commands: tuple[str, ...] = ()  # "module:add_parser(subparsers)": its own CLI commands
     # "module:function(settings, now, span) -> str": what the demo prepares before its
     # components start (e.g. a tide station's constituents), said in one line
     demo_setup: str | None = None
+    # the kind's readings are sent by the devices of another kind (a cell sends its KPIs and
+    # its measurement reports, one login): the catalog lists them under that kind
+    device_kind: str | None = None
     live_view: LiveView | None = None
+
+    def sent_by(self, device_kind: str) -> bool:
+        """Whether devices of ``device_kind`` publish this kind's readings."""
+        return device_kind in (self.name, self.device_kind)
 
     @property
     def raw_topic(self) -> str:

@@ -37,7 +37,8 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
     settings = Settings(pue={"target": 1.3})
     written = write_provisioning(settings, tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
-        "dashboards/fjsense-alerts.json", "dashboards/fjsense-datacenter.json",
+        "dashboards/fjsense-alerts.json", "dashboards/fjsense-cells.json",
+        "dashboards/fjsense-datacenter.json",
         "dashboards/fjsense-ocean.json", "dashboards/fjsense-pipeline.json",
         "dashboards/fjsense-tide.json", "provisioning/alerting/fjsense.yaml",
         "provisioning/dashboards/fjsense.yaml", "provisioning/datasources/fjsense.yaml"]
@@ -106,7 +107,8 @@ def test_publish_is_idempotent_by_uid(grafana: str):
     first = publish(grafana, "tok", settings)
     second = publish(grafana, "tok", settings)
     assert first == second == [("fjsense-datacenter", "success"), ("fjsense-ocean", "success"),
-                               ("fjsense-tide", "success"), ("fjsense-alerts", "success"),
+                               ("fjsense-tide", "success"), ("fjsense-cells", "success"),
+                               ("fjsense-alerts", "success"),
                                ("fjsense-pipeline", "success")]
     assert [c for c in GrafanaApi.calls if c == ("POST", "/api/folders")] == [("POST", "/api/folders")]
     assert set(GrafanaApi.dashboards) == {d.uid for d in all_dashboards(settings)}
@@ -115,7 +117,9 @@ def test_publish_is_idempotent_by_uid(grafana: str):
 def test_alert_rules_export_as_grafana_managed_rules(tmp_path: Path):
     write_provisioning(Settings(pue={"target": 1.4}), tmp_path)
     exported = yaml.safe_load((tmp_path / "provisioning/alerting/fjsense.yaml").read_text())
-    [rule] = exported["groups"][0]["rules"]
+    rule, availability = exported["groups"][0]["rules"]
+    assert availability["title"] == "cell-availability-below-target"
+    assert "FROM cell_kpis" in availability["data"][0]["model"]["rawSql"]
     assert (rule["title"], rule["for"], rule["labels"]["severity"]) == (
         "pue-above-target", "300s", "warning")
     query, threshold = rule["data"]

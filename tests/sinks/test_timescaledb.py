@@ -22,6 +22,9 @@ from fjsense.deadletter import DEAD_LETTER_COLUMNS
 from fjsense.kinds.base import Stream
 from fjsense.kinds.buoy import CHECKED, OBSERVATIONS, QUALITY
 from fjsense.kinds.buoy import KIND as BUOY
+from fjsense.kinds.cell import KIND as CELL
+from fjsense.kinds.mr import COVERAGE
+from fjsense.kinds.mr import KIND as MR
 from fjsense.kinds.power import KIND, PUE
 from fjsense.kinds.tide import CONSTITUENTS as TIDE_CONSTITUENTS
 from fjsense.kinds.tide import FITS, PREDICTIONS
@@ -30,13 +33,17 @@ from fjsense.settings import Settings
 from fjsense.topics import AlertEvent
 from simulators.buoy import BuoyScenario
 from simulators.buoy import generate as buoy_generate
+from simulators.cells import CellScenario, CellsSimulator
+from simulators.cells import generate as cells_generate
 from simulators.power import PowerScenario, generate, scenario_sites
 from simulators.tide import TideScenario, TideSimulator
 from simulators.tide import generate as tide_generate
 from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
 from streams.buoy_processor import BuoyQcProcessor, QualityProcessor
+from streams.cell_processor import CellKpiProcessor
 from streams.contract import Batch
+from streams.coverage import CoverageParts, CoverageSums
 from streams.durable import encode
 from streams.harmonics import TideModel
 from streams.pue_processor import PueProcessor
@@ -66,7 +73,8 @@ def tsdb(timescaledb: str):
 def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, applied = tsdb
     assert applied == ["0001_pipeline", "0002_alerts", "power/0001_tables",
-                        "power/0002_pue_hourly", "buoy/0001_tables", "tide/0001_tables"]
+                        "power/0002_pue_hourly", "buoy/0001_tables", "tide/0001_tables",
+                        "cell/0001_tables", "mr/0001_tables"]
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
         ("timescaledb",)]
     hypertables = {r[0] for r in conn.execute(
@@ -74,7 +82,8 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
     assert hypertables == {"power_readings", "pue_windows", "alert_events", "dead_letters",
                            "pipeline_metrics", "buoy_readings", "buoy_observations",
                            "buoy_quality_hourly", "tide_readings", "tide_observations",
-                           "tide_high_waters", "tide_predictions"}  # not fits, constituents
+                           "tide_high_waters", "tide_predictions", "cell_readings",
+                           "cell_kpis", "mr_readings", "coverage_windows"}  # not tide fits
     assert conn.execute("SELECT view_name, materialized_only FROM "
                         "timescaledb_information.continuous_aggregates").fetchall() == [
         ("pue_hourly", False)]
@@ -179,6 +188,38 @@ def tide_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
     return tables
 
 
+def cell_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """KPIs and coverage windows of 2 sites in each of 2 districts × 30 min: table → rows."""
+    settings, catalog = Settings(), load_catalog()
+    streams = stored_streams(settings)
+    sites = CellsSimulator.sites(catalog, ["gulou", "pingtan"], per_district=2)
+    scenario = CellScenario(sites, START, timedelta(minutes=30), timedelta(minutes=5),
+                            phones=40, seed=9)
+    kpi, parts, sums = (CellKpiProcessor(settings, catalog), CoverageParts(settings, catalog),
+                        CoverageSums(settings, catalog))
+    states: dict[str, dict] = {}
+    outputs: list = []
+    for msg in cells_generate(scenario):
+        site = msg.topic.split("/")[2]
+        kind = CELL if msg.topic.startswith("fj/cell/") else MR
+        batch = Batch(site, kind.raw.decode(b"[" + msg.payload + b"]"), now.timestamp())
+        if kind is CELL:
+            outputs += kpi.step({}, batch)
+            continue
+        for part in parts.step(states.setdefault(site, {}), batch):
+            outputs += sums.step(states.setdefault(part.key, {}),
+                                 Batch(part.key, [part.value], now.timestamp()))
+    tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    for stream in (*CELL.derived, COVERAGE):
+        assert stream.table is not None
+        latest = {tuple(getattr(o.value, k) for k in stream.table.key): o.value
+                  for o in outputs if o.topic == stream.topic}  # an upsert keeps the last
+        assert latest, stream.topic
+        tables[stream.table.name] = (stream.table.columns, streams[stream.topic].rows(
+            None, 0, Stream.encode(list(latest.values()))))
+    return tables
+
+
 @pytest.fixture(scope="module")
 def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
     """TimescaleDB with readings, windows, an alert (acknowledged, delivered), a dead letter
@@ -207,8 +248,15 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),
            [(now, "sink", "fj.raw.power", len(readings), 0)])
-    for table, (columns, rows) in (buoy_rows(now) | tide_rows(now)).items():
+    for table, (columns, rows) in (buoy_rows(now) | tide_rows(now) | cell_rows(now)).items():
         insert(conn, table, columns, rows)
+    outage = AlertEvent(
+        rule="cell-outage", group_key="fz-gulou-001-c1", group_by="device", state="firing",
+        at=START + timedelta(minutes=20), value=None, threshold=None, severity="warning",
+        labels={"device": "fz-gulou-001-c1"}, summary="Cell fz-gulou-001-c1 silent",
+        inhibited=None, notify=True, site="fz-gulou-001", region="fuzhou")
+    insert(conn, "alert_events", alerts.table.columns,  # type: ignore[union-attr]
+           alerts.rows(b"fz-gulou-001", 0, Stream.encode([outage])))
     conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
     assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
     return conn, windows, now
@@ -223,7 +271,8 @@ def test_every_panel_query_runs_on_timescaledb(loaded):
                            "5m", {"site": ["changle-dc1", "anxi-dc1"],
                                   "station": ["minjiang-eco1", "luoyuan-eco1",
                                               "minjiang-tide", "pingtan-tide"],
-                                  "variable": ["do_mg_l", "ph"]})
+                                  "variable": ["do_mg_l", "ph"],
+                                  "district": ["gulou", "pingtan"]})
             cur = conn.execute(query)
             assert tuple(c.name for c in cur.description) == panel.columns, panel.title
             assert cur.fetchall(), f"{dashboard.uid}: no rows for {panel.title!r}"

@@ -105,6 +105,18 @@ def test_no_data_fires_on_the_timer_and_resolves_when_data_comes():
         ("resolved", T0 + 6 * MIN)]
 
 
+def test_a_gap_the_timer_never_saw_fires_and_resolves_in_event_time():
+    """A replay (or a backlog) brings the data after a silence at once: no tick ran inside
+    the gap, yet the silence fired at its start plus the silence and resolved when data came."""
+    r = rule(kind="nodata", expected_seconds=60, factor=3, metric=None)
+    assert run(r, [(0, 1), (1, 1), (10, 1), (11, 1), (13, 1)], Limits()) == [
+        ("firing", 4), ("resolved", 10)]
+    waits = rule(kind="nodata", expected_seconds=60, factor=3, metric=None, **{"for": "2m"})
+    assert run(waits, [(0, 1), (4.5, 1), (10, 1)], Limits()) == [
+        ("pending", 3), ("cancelled", 4.5),  # silent 1.5 min past the silence: not for 2 min
+        ("pending", 7.5), ("firing", 9.5), ("resolved", 10)]
+
+
 def test_late_samples_within_the_lateness_are_judged_in_order_and_older_ones_not():
     r = rule(above=1.35, clear=1.30, lateness="2m")
     limits = Limits(above=1.35, clear=1.30)
@@ -170,7 +182,8 @@ def test_the_shipped_pue_rule_takes_its_threshold_from_settings_and_the_catalog(
     name = CATALOG.site("changle-dc1").name
     assert firing.summary == f"PUE (15 min) at {name} is 1.530 (target 1.5)"
     assert firing.labels == {"rule": "pue-above-target", "severity": "warning",
-                             "site": "changle-dc1", "region": "fuzhou", "team": "datacenter"}
+                             "site": "changle-dc1", "region": "fuzhou", "district": "changle",
+                             "team": "datacenter"}
     assert (firing.notify, got[0].notify) == (True, False)
     # a site with its own target in the operator's catalog
     own = tmp_path / "stations.yaml"
@@ -270,12 +283,14 @@ def test_each_shipped_rule_explains_itself_in_one_line():
         "buoy-hypoxia-severe: critical when do_mg_l < 2, clear past 3 on fj.derived.buoy, per "
         "site, for 30m; notifies firing, resolved",
     ]
-    assert len(lines) == 18 and lines[10].startswith("buoy-silent: warning when no record")
+    assert len(lines) == 23 and lines[10].startswith("buoy-silent: warning when no record")
     assert lines[11] == ("tide-surge: warning when surge_m > 1, clear past 0.6 on "
                          "fj.derived.tide, per site; notifies firing, resolved")
     assert lines[14] == ("tide-high-water-yellow: yellow when warning in yellow on "
                          "fj.derived.tide_high_water, per site; notifies firing, resolved")
-    assert lines[-1].startswith("tide-silent: warning when no record for 30m (3 × every 10m)")
+    assert lines[17].startswith("tide-silent: warning when no record for 30m (3 × every 10m)")
+    assert lines[19] == ("site-outage: critical when no record for 30m (2 × every 15m) on "
+                         "fj.raw.cell, per site; notifies firing, resolved")
     nodata = parse_rules("rules:\n  - {name: silent, source: fj.raw.power, kind: nodata, "
                          "group_by: device, expected_seconds: 10, factor: 30}\n", "t.yaml",
                          Settings(), CATALOG).rules[0]

@@ -1,0 +1,170 @@
+"""5G cells: each cell's KPIs every reporting period (availability, load, users, throughput),
+per cell, district and day; an outage is a cell unavailable, or silent beyond its interval.
+
+A site is a base station (gNB) with its cells (sectors) as devices; a cell's id is its device
+id and MQTT login, for its KPIs here and its measurement reports (kind ``mr``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from fjsense.kinds.base import (
+    LiveView,
+    Migration,
+    Reading,
+    Record,
+    SensorKind,
+    Stream,
+    Table,
+    Timescale,
+    raw_table,
+)
+
+# NR bands in use in Fujian: n78 (3.5 GHz, China Telecom/Unicom), n41 (2.6 GHz, China Mobile),
+# n28 (700 MHz, China Broadnet/Mobile: wide rural coverage)
+Band = Literal["n78", "n41", "n28", "n1", "n79"]
+
+
+class CellDevice(BaseModel):
+    """Catalog fields of a cell (one sector of a site)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    azimuth_deg: float = Field(ge=0, lt=360, description="Antenna boresight, from true north")
+    band: Band
+    rs_eirp_dbm: float = Field(
+        35.0, description="Radiated power per resource element of its SSB (dBm; 200 W over "
+        "273 PRBs with a 17 dBi antenna): what the simulator's RSRP starts from")
+
+
+class CellSite(BaseModel):
+    """Catalog fields of a base station."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    height_m: float = Field(30.0, gt=0, description="Antenna height above ground")
+
+
+class CellReading(Reading):
+    """One reporting period's KPIs of a cell, on ``fj/cell/{site}/{cell}``."""
+
+    available_s: float = Field(ge=0, allow_inf_nan=False,
+                               description="seconds of the period the cell was in service")
+    period_s: float = Field(gt=0, le=86400, allow_inf_nan=False)
+    prb_util: float = Field(ge=0, le=1, allow_inf_nan=False,
+                            description="downlink PRB utilisation, 0-1")
+    rrc_users: int = Field(ge=0, description="mean RRC-connected users")
+    dl_mbps: float = Field(ge=0, allow_inf_nan=False, description="mean downlink cell throughput")
+    ul_mbps: float = Field(ge=0, allow_inf_nan=False, description="mean uplink cell throughput")
+
+    def physical_problem(self, device: object) -> str | None:
+        if self.available_s > self.period_s:
+            return f"available_s {self.available_s} exceeds period_s {self.period_s}"
+        return None
+
+
+class CellSettings(BaseModel):
+    """Cell availability and throughput targets; each default's source in its description."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    report_interval_seconds: float = Field(
+        900, gt=0, description="KPI reporting period: 15 min, the usual OMC granularity")
+    silent_factor: float = Field(
+        2, ge=1, description="A cell silent this many periods is out (cell-outage)")
+    availability_target: float = Field(
+        0.999, gt=0, le=1, description="Cell availability target (operators' 99.9% KPI)")
+    outage_below: float = Field(
+        0.5, ge=0, le=1, description="A period with less availability is an outage of the cell")
+    throughput_good_mbps: float = Field(
+        200.0, gt=0, description="Downlink cell throughput counted as good (daily share of cells "
+        "above it; gigabit-city programmes count cells averaging 200 Mbps)")
+    cluster_sites: int = Field(3, ge=2, description="Sites down at once in one district: a "
+                               "cluster outage")
+
+
+class CellKpi(Record):
+    """A cell's period, with its district and availability: what ``cell_kpis`` stores and the
+    availability rules judge."""
+
+    site: str
+    district: str
+    device: str
+    seq: int
+    ts: AwareDatetime
+    period_s: float
+    available_s: float
+    availability: float = Field(description="available_s / period_s")
+    outage: bool = Field(description="availability below cell.outage_below")
+    prb_util: float
+    rrc_users: int
+    dl_mbps: float
+    ul_mbps: float
+
+
+READINGS = raw_table("cell_readings", CellReading)
+KPIS = Stream("fj.derived.cell", CellKpi, Table(
+    "cell_kpis", CellKpi, key=("device", "ts"), time_column="ts", index=("district", "ts DESC"),
+    timescale=Timescale(chunk="7 days", segment_by="site", compress_after="30 days")))
+
+# The day is Beijing's (UTC+8): what the operators' daily reports count.
+CELL_DAILY = """
+CREATE VIEW cell_daily AS
+SELECT (ts AT TIME ZONE 'Asia/Shanghai')::date AS day,
+       district, site, device,
+       count(*)                              AS reports,
+       sum(available_s)                      AS available_s,
+       sum(period_s)                         AS period_s,
+       sum(available_s) / sum(period_s)      AS availability,
+       avg(dl_mbps)                          AS mean_dl_mbps,
+       avg(ul_mbps)                          AS mean_ul_mbps,
+       avg(prb_util)                         AS mean_prb_util,
+       count(*) FILTER (WHERE outage)        AS outage_periods
+FROM cell_kpis
+GROUP BY 1, 2, 3, 4;
+CREATE VIEW district_daily AS
+SELECT day, district,
+       count(*)                          AS cells,
+       sum(available_s) / sum(period_s)  AS availability,
+       avg(mean_dl_mbps)                 AS mean_dl_mbps,
+       sum(outage_periods)               AS outage_periods
+FROM cell_daily
+GROUP BY 1, 2;
+"""
+
+KIND = SensorKind(
+    name="cell",
+    reading=CellReading,
+    table=READINGS,
+    device_fields=CellDevice,
+    site_fields=CellSite,
+    derived=(KPIS,),
+    settings_section="cell",
+    settings_model=CellSettings,
+    migrations=(Migration("0001_tables", tables=(READINGS, KPIS.table),  # type: ignore[arg-type]
+                          sql=CELL_DAILY),),
+    processors=("streams.cell_processor:CellKpiProcessor",),
+    dashboards=("dashboards.cells:cells_dashboard",),
+    simulator="simulators.cells:CellsSimulator",
+    simulator_aliases=("cells",),
+    live_view=LiveView(
+        "availability and downlink per district (latest day), cells out now",
+        "SELECT d.district, d.day, d.cells, d.availability, d.mean_dl_mbps,\n"
+        "       (SELECT count(DISTINCT group_key) FROM (SELECT DISTINCT ON (rule, group_key)\n"
+        "               * FROM alert_events WHERE rule = 'cell-outage' AND state <> 'pending'\n"
+        "               ORDER BY rule, group_key, at DESC) a\n"
+        "        WHERE a.state = 'firing' AND a.labels->>'district' = d.district) AS out_now,\n"
+        "       c.coverage_rate, c.samples\n"
+        "FROM (SELECT DISTINCT ON (district) * FROM district_daily\n"
+        "      ORDER BY district, day DESC) d\n"
+        "LEFT JOIN LATERAL (SELECT coverage_rate, samples FROM coverage_windows w\n"
+        "                   WHERE w.area_type = 'district' AND w.area = d.district\n"
+        "                   ORDER BY window_start DESC LIMIT 1) c ON true\n"
+        "ORDER BY d.district",
+        ("district", "day", "cells", "availability", "DL Mbps", "cells out",
+         "coverage (latest 15 min)", "MR samples"),
+    ),
+)
