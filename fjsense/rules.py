@@ -9,7 +9,8 @@ alert transitions themselves for a roll-up) and judges each group (device, site 
 - ``rate``: the metric's change per second ``above`` / ``below`` a value;
 - ``match``: the metric is one of ``values`` (e.g. a water-quality class);
 - ``nodata``: no record for ``expected_seconds × factor`` of event time;
-- ``rollup``: at least ``min_firing`` of a region's stations fire rule ``of``.
+- ``rollup``: at least ``min_firing`` of a region's (or a district's: adjacent) stations fire
+  rule ``of``.
 
 A threshold may come from the catalog (``{catalog: pue_target, default: 1.35}``: the site's
 own field), ``${section.name}`` takes it from the settings. ``for`` and ``keep_firing_for``
@@ -34,6 +35,7 @@ from fjsense.yamlfile import YamlDoc, YamlError
 
 RuleError = YamlError
 STATES = ("pending", "firing", "resolved", "cancelled")
+AREAS = ("region", "district")  # groups of stations, judged from samples keyed by area
 Severity = Literal["info", "warning", "critical", "blue", "yellow", "orange", "red"]
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -62,7 +64,7 @@ class Rule(_Model):
     source: str = Field(description="topic of a registry stream, or fj.alerts for a rollup")
     kind: Literal["threshold", "range", "rate", "match", "nodata", "rollup"] = "threshold"
     metric: str | None = None
-    group_by: Literal["device", "site", "region"] = "site"
+    group_by: Literal["device", "site", "region", "district"] = "site"
     at: str = Field("ts", description="the records' event-time field")
     above: Limit | None = None
     below: Limit | None = None
@@ -125,13 +127,16 @@ def _check(rule: Rule, doc: YamlDoc, n: int, streams: dict[str, Stream], catalog
         if target is None:
             raise fail("of", f"a rollup names the station rule it rolls up (`of`); "
                              f"{rule.of!r} is not a rule before it")
-        if rule.group_by != "region" or target.group_by == "region":
-            raise fail("group_by", "a rollup groups by region, over a rule of stations")
+        if rule.group_by not in AREAS or target.group_by in AREAS:
+            raise fail("group_by", "a rollup groups by region or district, over a rule of "
+                       "stations")
         return
     if rule.at not in fields:
         raise fail("at", f"{rule.source} records have no field {rule.at!r}")
     if rule.group_by == "device" and "device" not in fields:
         raise fail("group_by", f"{rule.source} records have no device")
+    if rule.group_by == "district":
+        raise fail("group_by", "only a rollup groups by district")
     if rule.kind != "nodata":
         if rule.metric is None:
             raise fail("metric", f"a {rule.kind} rule names the metric it judges")
@@ -259,7 +264,7 @@ def explain(rule: Rule) -> str:
         cond = (f"no record for {_duration_text(rule.expected_seconds * rule.factor)} "
                 f"({rule.factor:g} × every {_duration_text(rule.expected_seconds)})")
     else:
-        cond = f"at least {rule.min_firing} stations of the region firing {rule.of}"
+        cond = f"at least {rule.min_firing} stations of the {rule.group_by} firing {rule.of}"
     scope = []
     if rule.scope.stations:
         scope.append("stations " + ", ".join(rule.scope.stations))

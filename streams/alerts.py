@@ -3,7 +3,7 @@ timer.
 
 Every kind's streams are keyed by site, so rules grouped by device or site are judged where the
 records arrive (``SourceAlerts``, one processor per watched stream, state under the site key).
-Rules grouped by region are not: their samples are re-keyed by region onto
+Rules grouped by region (and roll-ups by region or district) are not: their samples are re-keyed by area onto
 ``fj.alerts.samples`` and judged there (``RegionAlerts``), as are roll-ups of station alerts
 ("3 of 7 buoys in Minjiang estuary hypoxic"). Each transition is one record on ``fj.alerts``.
 
@@ -25,7 +25,7 @@ from typing import Any
 from fjsense.catalog import Catalog, Site
 from fjsense.health import Health
 from fjsense.kinds import registry
-from fjsense.rules import Rule, RuleError, RuleSet, in_scope, limit_for, load_rules
+from fjsense.rules import AREAS, Rule, RuleError, RuleSet, in_scope, limit_for, load_rules
 from fjsense.settings import Settings
 from fjsense.topics import ALERT_SAMPLES, ALERTS, AlertEvent, AlertSample
 from streams.contract import Batch, Output
@@ -79,6 +79,7 @@ class _Engine:
         self.use(rules)
         self.clock = EventClock(settings.alerts.live_within_seconds)
         self.regions = {r.id: r.name for r in catalog.regions}
+        self.districts = {d.id: d.name for r in catalog.regions for d in r.districts}
 
     def use(self, rules: list[Rule]) -> None:
         """Judge by ``rules`` from now on (a reload keeps the state of rules kept)."""
@@ -126,6 +127,7 @@ class _Engine:
         region = site.region if site is not None else (group if rule.group_by == "region"
                                                        else None)
         name = (self.regions.get(group, group) if rule.group_by == "region"
+                else self.districts.get(group, group) if rule.group_by == "district"
                 else site.name if site is not None else group)
         for change in changes:
             value = change.value if isinstance(change.value, int | float) else None
@@ -210,11 +212,16 @@ class SourceAlerts(_Engine):
                                                       self.limits(rule, site), qc))
 
     def _member(self, rule: Rule, event: AlertEvent) -> list[Output]:
-        """A station alert's transition, for the roll-up of its region."""
-        if event.rule != rule.of or event.region is None or event.state == "pending":
+        """A station alert's transition, for the roll-up of its region or district."""
+        if event.rule != rule.of or event.state == "pending":
             return []
-        return [Output(ALERT_SAMPLES, event.region, AlertSample(
-            rule=rule.name, group_key=event.region, site=event.site, at=event.at,
+        site = self.site(event.site)
+        area = event.region if rule.group_by == "region" else (
+            site.district if site is not None else None)
+        if area is None:
+            return []
+        return [Output(ALERT_SAMPLES, area, AlertSample(
+            rule=rule.name, group_key=area, site=event.site, at=event.at,
             value=1.0 if event.state == "firing" else 0.0, member=event.group_key))]
 
     def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
@@ -245,7 +252,7 @@ class RegionAlerts(_Engine):
 
     def reload(self, rules: RuleSet) -> None:
         self.targets = {r.name: r for r in rules.rules}  # the station rules rolled up
-        self.use([r for r in rules.rules if r.group_by == "region"])
+        self.use([r for r in rules.rules if r.group_by in AREAS])
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         out: list[Output] = []
@@ -268,11 +275,12 @@ class RegionAlerts(_Engine):
                                extra)
         return out
 
-    def _stations(self, rule: Rule, region: str) -> int:
-        """How many stations of the region the rolled-up rule watches."""
+    def _stations(self, rule: Rule, area: str) -> int:
+        """How many stations of the region (or district) the rolled-up rule watches."""
         target = self.targets.get(rule.of or "") or rule
         kind = self.kind_of.get(target.source)
-        return sum(1 for s in self.catalog.sites if s.region == region and in_scope(target, s)
+        return sum(1 for s in self.catalog.sites
+                   if getattr(s, rule.group_by) == area and in_scope(target, s)
                    and kind in (None, s.kind))
 
     def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
@@ -285,7 +293,7 @@ def alert_processors(rules: RuleSet, catalog: Catalog, settings: Settings
     found: list[SourceAlerts | RegionAlerts] = [
         SourceAlerts(source, rules, catalog, settings)
         for source in dict.fromkeys(r.source for r in rules.rules)]
-    if any(r.group_by == "region" for r in rules.rules):
+    if any(r.group_by in AREAS for r in rules.rules):
         found.append(RegionAlerts(rules, catalog, settings))
     return found
 

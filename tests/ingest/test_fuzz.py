@@ -81,20 +81,26 @@ def pipeline(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     catalog = catalog_of(settings)
     now = datetime.now(UTC)
     templates = []
-    for kind in registry(settings.plugins).values():
-        assert kind.simulator is not None, f"kind {kind.name} has no simulator to fuzz from"
-        seen: set[str] = set()
+    kinds = registry(settings.plugins)
+    seen: dict[str, set[str]] = {name: set() for name in kinds}
+    for kind in kinds.values():  # a simulator may send more kinds than its own (cells: MRs)
+        if kind.simulator is None:
+            continue
         for message in simulator_of(kind).demo(settings, catalog, now, timedelta(minutes=5)):
-            if message.device in seen or not message.valid:
+            sent = kinds[message.topic.split("/")[1]]
+            if message.device in seen[sent.name] or len(seen[sent.name]) == 2 \
+                    or not message.valid:
                 continue
-            seen.add(message.device)
+            seen[sent.name].add(message.device)
             others = [d.id for _, d in catalog.devices() if d.id != message.device]
             templates.append(Template(
-                kind.name, kind.table.name, message.topic, json.loads(message.payload),
-                tuple(f for f in kind.reading.model_fields if f not in ("device", "seq", "ts")),
+                sent.name, sent.table.name, message.topic, json.loads(message.payload),
+                tuple(f for f in sent.reading.model_fields if f not in ("device", "seq", "ts")),
                 others[len(templates) % len(others)]))
-            if len(seen) == 2:
+            if all(len(seen[k]) >= 2 for k in kinds if kinds[k].sent_by(kind.name)
+                   or k == kind.name):
                 break
+    assert all(len(found) == 2 for found in seen.values()), f"kinds to fuzz from: {seen}"
     parts = Components(settings, tmp_path_factory.mktemp("fuzz-logs"))
     parts.start("run")
     conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
@@ -186,6 +192,19 @@ def reading(pipe: Pipeline, t: Template) -> dict[str, Any]:
     return body
 
 
+def numeric(body: dict[str, Any]) -> tuple[str, str, Any]:
+    """(key, location as pydantic says it, value) of the reading's first number: one of its
+    own fields, or of the first item of a list it holds (an MR batch's first sample)."""
+    for key, value in body.items():
+        if key not in ("seq",) and isinstance(value, float | int) and not isinstance(value, bool):
+            return key, key, value
+    for key, value in body.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            inner, _, number = numeric(value[0])
+            return inner, f"{key}.0.{inner}", number
+    raise AssertionError(f"no number in {body}")
+
+
 def bad_reading(pipe: Pipeline, t: Template, spec: dict[str, Any]) -> tuple[bytes, str]:
     """One bad reading's JSON and the pattern its dead letter's reason must match."""
     body = reading(pipe, t)
@@ -197,20 +216,21 @@ def bad_reading(pipe: Pipeline, t: Template, spec: dict[str, Any]) -> tuple[byte
                 "seq", "ts"):
             value = "text"  # null may be allowed for an optional field
         body[target] = value
-        return json.dumps(body).encode(), SCHEMA + re.escape(target) + ": "
+        # a list in place of a list of objects is refused item by item: samples.0: …
+        return json.dumps(body).encode(), SCHEMA + re.escape(target) + r"(\.\d+)?: "
     if name == "nan":
-        number = next(f for f in t.fields if isinstance(t.body[f], float | int))
-        raw = json.dumps(body).replace(json.dumps({number: body[number]})[1:-1],
-                                       f'"{number}": {spec["literal"]}')
-        return raw.encode(), SCHEMA + re.escape(number) + ": "
+        number, loc, now = numeric(body)
+        raw = json.dumps(body).replace(json.dumps({number: now})[1:-1],
+                                       f'"{number}": {spec["literal"]}', 1)
+        return raw.encode(), SCHEMA + re.escape(loc) + ": "
     if name == "huge":
         if spec["seq"] > 0:
             body["seq"] = spec["seq"]
             return json.dumps(body).encode(), SCHEMA + "seq: "
-        number = next(f for f in t.fields if isinstance(t.body[f], float | int))
-        raw = json.dumps(body).replace(json.dumps({number: body[number]})[1:-1],
-                                       f'"{number}": {spec["number"]}')
-        return raw.encode(), SCHEMA + re.escape(number) + ": "
+        number, loc, now = numeric(body)
+        raw = json.dumps(body).replace(json.dumps({number: now})[1:-1],
+                                       f'"{number}": {spec["number"]}', 1)
+        return raw.encode(), SCHEMA + re.escape(loc) + ": "
     if name == "unknown_field":
         key = f"x_{spec['name']}"
         body[key] = spec["value"]

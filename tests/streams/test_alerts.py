@@ -223,6 +223,37 @@ def test_region_rollup_counts_its_firing_stations(tmp_path: Path):
                          ("resolved", f"1 of {len(fuzhou)} sites in Fuzhou hot")]
 
 
+def test_a_cluster_is_sites_of_one_district_down_at_once():
+    """The shipped cluster rule rolls site outages up by district: three sites of Pingtan
+    down at once fire it; three sites down in three districts do not."""
+    settings = Settings()
+    rules = load_rules(settings, CATALOG)
+    rollups = SourceAlerts("fj.alerts", rules, CATALOG, settings)
+    areas = RegionAlerts(rules, CATALOG, settings)
+    cells = CATALOG.sites_of("cell")
+    pingtan = [s for s in cells if s.district == "pingtan"]
+    spread = [next(s for s in cells if s.district == d) for d in ("gulou", "mawei", "minhou")]
+
+    def outage(site, state: str, minute: int) -> AlertEvent:
+        return AlertEvent(rule="site-outage", group_key=site.id, group_by="site", state=state,
+                          at=datetime.fromtimestamp(T0 + minute * MIN, UTC), value=None,
+                          threshold=None, severity="critical", labels={}, summary="",
+                          inhibited=None, notify=True, site=site.id, region=site.region)
+
+    states: dict[str, dict] = {}
+    fired = []
+    for events in ([outage(s, "firing", 2 + n) for n, s in enumerate(pingtan[:3] + spread)]
+                   + [outage(pingtan[0], "resolved", 10)]):
+        for sample in [o.value for o in rollups.step({}, Batch(events.site, [events], 0.0))]:
+            fired += [(o.value.group_key, o.value.state, o.value.summary) for o in areas.step(
+                states.setdefault(sample.group_key, {}), Batch(sample.group_key, [sample], 0.0))]
+    assert fired == [
+        ("pingtan", "firing", f"3 of {len(pingtan)} 5G sites in Pingtan (Comprehensive "
+                              "Experimental Zone) down at once"),
+        ("pingtan", "resolved", f"2 of {len(pingtan)} 5G sites in Pingtan (Comprehensive "
+                                "Experimental Zone) down at once")]
+
+
 def test_the_clock_moves_on_with_the_wall_only_while_the_stream_is_live():
     clock = EventClock(live_within=900)
     assert clock.watermark(1000.0) is None
