@@ -40,7 +40,9 @@ class Region(_Entry):
 
 
 class Device(_Entry):
-    id: str = Field(pattern=ID, description="also the device's MQTT username")
+    # upper case too: an HJ 212 point's id is its MN (e.g. 010000A8900016F000169DC0)
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$",
+                    description="also the device's MQTT username")
     kind: str
     spec: Any = Field(description="the kind's device fields (its device_fields model)")
 

@@ -42,7 +42,8 @@ class Credentials:
         )
 
     def mqtt_service(self, service: str) -> Login:
-        """``service`` is ``bridge`` (reads every device topic) or ``notifier`` (writes alerts)."""
+        """``service`` is ``bridge`` (reads every device topic), ``notifier`` (writes alerts)
+        or ``hj212`` (the gateway: writes the pollution topics)."""
         mqtt = self.settings.mqtt
         user = getattr(mqtt, f"{service}_username")
         return Login(user, self.store.get(f"mqtt.{service}", getattr(mqtt, f"{service}_password")))

@@ -26,7 +26,7 @@ def password_line(username: str, password: str) -> str:
 
 
 def password_file(catalog: Catalog, creds: Credentials) -> str:
-    logins = [creds.mqtt_service("bridge"), creds.mqtt_service("notifier")]
+    logins = [creds.mqtt_service(s) for s in ("bridge", "notifier", "hj212")]
     logins += [creds.device(device.id) for _, device in catalog.devices()]
     return "".join(password_line(login.username, login.password) + "\n" for login in logins)
 
@@ -37,6 +37,9 @@ def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
     lines = [f"user {creds.mqtt_service('bridge').username}"]
     lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]
     lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic readwrite {alert_prefix}/#"]
+    if "pollution" in kinds:  # the HJ 212 gateway publishes for the monitors
+        lines += ["", f"user {creds.mqtt_service('hj212').username}",
+                  f"topic write {kinds['pollution'].mqtt_filter}"]
     for site, device in catalog.devices():
         lines += ["", f"user {device.id}"]
         lines += [f"topic write {kind.mqtt_topic(site.id, device.id)}"

@@ -36,6 +36,9 @@ class MqttSettings(_Section):
     bridge_password: SecretStr | None = Field(None, description="Generated into .fjsense/ if unset")
     notifier_username: str = "fjsense-notifier"
     notifier_password: SecretStr | None = None
+    hj212_username: str = "fjsense-hj212"
+    hj212_password: SecretStr | None = Field(
+        None, description="The HJ 212 gateway's login: it may write only fj/pollution/+/+")
     qos: int = Field(1, ge=1, le=2, description="0 would let the broker drop readings: refused")
     receive_maximum: int = Field(
         200, ge=1, le=65535, description="Unacknowledged QoS 1 messages the broker may send us"
@@ -102,6 +105,18 @@ class SinkSettings(_Section):
     poll_timeout_ms: int = Field(500, ge=10)
 
 
+class Hj212Settings(_Section):
+    """The HJ 212-2017 TCP gateway (``fjsense hj212``) of pollution-source monitors."""
+
+    host: str = Field("127.0.0.1", description="Address it listens on (0.0.0.0 in compose)")
+    port: int = Field(18212, ge=0, le=65535, description="TCP port the monitors connect to")
+    idle_seconds: float = Field(
+        600, gt=0, description="A connection silent this long is closed (a half-open socket)")
+    max_line_bytes: int = Field(
+        16384, ge=64, description="A line longer than this is dropped (a packet is at most "
+        "9,999 bytes of data and 12 of frame)")
+
+
 class HealthSettings(_Section):
     """Each component's health endpoint (``GET /health``); port 0 serves none."""
 
@@ -111,6 +126,7 @@ class HealthSettings(_Section):
     worker_port: int = Field(18092, ge=0, le=65535)
     sink_port: int = Field(18093, ge=0, le=65535)
     notify_port: int = Field(18094, ge=0, le=65535)
+    hj212_port: int = Field(18095, ge=0, le=65535)
     max_lag: int = Field(
         100_000, ge=0, description="Consumer lag (records) above which `fjsense health` fails")
 
@@ -185,6 +201,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     catalog: CatalogSettings = CatalogSettings()
     health: HealthSettings = HealthSettings()
+    hj212: Hj212Settings = Hj212Settings()
     supervise: SuperviseSettings = SuperviseSettings()
     stack: StackSettings = StackSettings()
     plugins: tuple[str, ...] = Field(

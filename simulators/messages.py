@@ -8,6 +8,8 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+HJ212 = "hj212"  # the "topic" of a packet sent over TCP to the HJ 212 gateway, not MQTT
+
 
 @dataclass(frozen=True)
 class SimMessage:
@@ -36,7 +38,7 @@ def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
                           tuple(s for p in parts for s in p.seqs))
 
     for msg in messages:
-        if not msg.valid:
+        if not msg.valid or msg.topic == HJ212:  # HJ 212 packets go one by one
             yield msg
             continue
         parts = held.setdefault(msg.topic, [])

@@ -1,7 +1,9 @@
-"""Publishes simulated messages over MQTT, one connection per device with its own login."""
+"""Publishes simulated messages over MQTT, one connection per device with its own login (and
+HJ 212 packets over TCP to the gateway, one connection per monitor)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -11,7 +13,7 @@ import paho.mqtt.client as mqtt
 
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
-from simulators.messages import SimMessage
+from simulators.messages import HJ212, SimMessage
 
 
 @dataclass
@@ -21,6 +23,7 @@ class PublishStats:
     valid: set[tuple[str, int]] = field(default_factory=set)  # (device, seq) of valid readings
     malformed: list[bytes] = field(default_factory=list)
     last_event_time: float = 0.0
+    replies: int = 0  # HJ 212 data replies from the gateway
 
 
 class DevicePublisher:
@@ -41,6 +44,7 @@ class DevicePublisher:
         self.creds = Credentials(settings)
         self.speed = speed
         self.clients: dict[str, mqtt.Client] = {}
+        self.sockets: dict[str, socket.socket] = {}  # HJ 212 monitors' TCP connections
         self.stats = PublishStats()
 
     def _client(self, device: str) -> mqtt.Client:
@@ -68,8 +72,10 @@ class DevicePublisher:
                 max(t0 + (msg.at - first) / self.speed, msg.at), stop
             ):
                 break
-            info = self._client(msg.device).publish(msg.topic, msg.payload, qos=1)
-            pending.append(info)
+            if msg.topic == HJ212:
+                self._hj212(msg)
+            else:
+                pending.append(self._client(msg.device).publish(msg.topic, msg.payload, qos=1))
             if len(pending) >= self.ack_every or msg.at - synced >= self.sync_seconds:
                 for p in pending:
                     p.wait_for_publish(30)
@@ -86,6 +92,44 @@ class DevicePublisher:
             p.wait_for_publish(30)
         return self.stats
 
+    def _hj212(self, msg: SimMessage) -> None:
+        """An HJ 212 packet over the monitor's own TCP connection (an empty one drops the
+        connection); the gateway's replies are read as they come."""
+        conn = self.sockets.get(msg.device)
+        if not msg.payload:
+            if conn is not None:
+                self._hang_up(self.sockets.pop(msg.device))
+            return
+        if conn is None:
+            host = self.settings.hj212.host
+            conn = socket.create_connection(
+                ("127.0.0.1" if host in ("0.0.0.0", "") else host, self.settings.hj212.port),
+                timeout=30)
+            conn.setblocking(False)
+            self.sockets[msg.device] = conn
+        payload = msg.payload if msg.payload.endswith(b"\r\n") else msg.payload + b"\r\n"
+        conn.setblocking(True)
+        conn.sendall(payload)
+        conn.setblocking(False)
+        try:
+            while reply := conn.recv(65536):
+                self.stats.replies += reply.count(b"\r\n")
+        except BlockingIOError:
+            pass
+
+    def _hang_up(self, conn: socket.socket) -> None:
+        """Close as a monitor does: say it is done, read the replies to the end, close (a
+        socket closed with replies unread is reset, and the gateway loses what it had not
+        read yet)."""
+        try:
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(30)
+            while reply := conn.recv(65536):
+                self.stats.replies += reply.count(b"\r\n")
+        except OSError:
+            pass
+        conn.close()
+
     @staticmethod
     def _wait_until(due: float, stop: threading.Event | None) -> bool:
         """Sleep until wall time ``due``; True when ``stop`` was set meanwhile."""
@@ -98,6 +142,8 @@ class DevicePublisher:
         return stop.wait(delay)
 
     def close(self) -> None:
+        for conn in self.sockets.values():
+            self._hang_up(conn)
         for client in self.clients.values():
             client.disconnect()
             client.loop_stop()

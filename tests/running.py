@@ -16,15 +16,17 @@ from sinks.migrate import bootstrap
 
 
 @contextmanager
-def pipeline(settings: Settings, logs: Path) -> Iterator[psycopg.Connection]:
-    """Migrated database, bridge, worker and sink ready (alerts without a group wait); yields
-    an admin connection, stops them all after."""
+def pipeline(settings: Settings, logs: Path, also: tuple[str, ...] = ()
+             ) -> Iterator[psycopg.Connection]:
+    """Migrated database, bridge, worker and sink (and ``also``, e.g. the HJ 212 gateway)
+    ready, alerts without a group wait; yields an admin connection, stops them all after."""
     bootstrap(settings)
     parts = Components(settings, logs, FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0")
-    for name in ("bridge", "worker", "sink"):
+    names = ("bridge", "worker", "sink", *also)
+    for name in names:
         parts.start(name)
     try:
-        for name in ("bridge", "worker", "sink"):
+        for name in names:
             parts.wait_ready(name)
         with psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True) as conn:
             yield conn

@@ -404,8 +404,10 @@ def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alertin
     assert refusal() == f"{path}:8: rules[2].source: no stream 'fj.raw.nope'; streams: " \
         "fj.alerts, fj.alerts.samples, fj.deadletter, fj.derived.buoy, fj.derived.buoy_obs, " \
         "fj.derived.buoy_quality, fj.derived.cell, fj.derived.coverage, " \
-        "fj.derived.coverage_district, fj.derived.coverage_part, fj.derived.pue, " \
-        "fj.derived.tide, fj.derived.tide_high_water, fj.raw.buoy, fj.raw.cell, fj.raw.mr, " \
+        "fj.derived.coverage_district, fj.derived.coverage_part, fj.derived.pollution, " \
+        "fj.derived.pollution_hourly, fj.derived.pollution_point_hour, " \
+        "fj.derived.pollution_value, fj.derived.pue, fj.derived.tide, " \
+        "fj.derived.tide_high_water, fj.raw.buoy, fj.raw.cell, fj.raw.mr, fj.raw.pollution, " \
         "fj.raw.power, fj.raw.tide"
     before = len(a.transitions())
     for second in range(310, 360, 10):  # Xiamen falls silent: the old no-data rule still runs

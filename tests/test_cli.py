@@ -123,7 +123,7 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     out = fjsense("alerts", "check", str(shipped))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == f"{shipped}: 23 rules, 1 routes, all valid"
+    assert lines[0] == f"{shipped}: 29 rules, 1 routes, all valid"
     assert lines[1].startswith("pue-above-target: warning when pue_rolling > the site's "
                                "pue_target (else 1.35), clear past 1.3 on fj.derived.pue")
     assert lines[-1].startswith("route default: all → log, mqtt")

@@ -22,7 +22,8 @@ OURS = {name: s for name, s in SERVICES.items() if "build" in s}
 
 def test_every_service_has_an_image_or_a_build():
     assert set(SERVICES) >= {"mosquitto", "kafka", "timescaledb", "grafana", "bridge-1",
-                             "bridge-2", "worker", "sink", "notify", "simulator", "migrate"}
+                             "bridge-2", "worker", "sink", "notify", "hj212", "simulator",
+                             "migrate"}
     for name, service in SERVICES.items():
         assert "image" in service or "build" in service, name
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -88,7 +89,7 @@ def test_bridges_each_have_their_own_session():
     assert len(set(ids)) == 2
 
 
-@pytest.mark.parametrize("name", ["bridge-1", "bridge-2", "worker", "sink", "notify"])
+@pytest.mark.parametrize("name", ["bridge-1", "bridge-2", "worker", "sink", "notify", "hj212"])
 def test_components_restart_and_are_checked_through_their_own_endpoint(name: str):
     service = OURS[name]
     assert service["restart"] == "unless-stopped"

@@ -43,7 +43,8 @@ def test_a_killed_component_is_restarted_and_health_tells(settings: Settings, tm
         code, checks = health(settings)
         by_name = {(c["what"], c["name"]): c for c in checks}
         assert code == 0, checks
-        assert {n for w, n in by_name if w == "component"} == {"run", "bridge", "worker", "sink", "notify"}
+        assert {n for w, n in by_name if w == "component"} == {"run", "bridge", "worker", "sink", "notify",
+                                                                  "hj212"}
         assert all(c["ok"] for c in checks)
         assert {n for w, n in by_name if w == "server"} == {"mosquitto", "tansu", "postgres"}
         assert by_name[("component", "run")]["components"]["sink"]["restarts"] == 0

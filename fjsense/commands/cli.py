@@ -185,6 +185,34 @@ def cmd_notify(settings: Settings, args: argparse.Namespace) -> None:
         server.close()
 
 
+def cmd_hj212(settings: Settings, args: argparse.Namespace) -> None:
+    import asyncio
+    import signal
+
+    from fjsense.health import Health, HealthServer
+    from ingest.hj212_gateway import Gateway
+
+    health = Health("hj212")
+    server = HealthServer(health, settings.health.host, settings.health.hj212_port)
+    gateway = Gateway(settings, health)
+
+    async def serve() -> None:
+        task = asyncio.ensure_future(gateway.serve())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        asyncio.run(serve())
+    finally:
+        gateway.close()
+        server.close()
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     from fjsense.commands.supervise import run_supervised
 
@@ -286,6 +314,8 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     add("worker", cmd_worker, "run the stream processors in the foreground").add_argument(
         "--loglevel", default="warning")
     add("sink", cmd_sink, "run the Kafka → database sink in the foreground")
+    add("hj212", cmd_hj212, "run the HJ 212-2017 TCP gateway of pollution monitors (into "
+        "MQTT) in the foreground")
     add("notify", cmd_notify, "run the alert notifier (routes, grouping, receivers) in the "
         "foreground")
     add("run", cmd_run, "run bridge, worker, sink and notifier as one supervised group "
@@ -298,7 +328,8 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
             resolve(ref)(sub)
     health = add("health", cmd_health, "every component, server and consumer lag; exit 1 "
                  "when something is wrong")
-    health.add_argument("--component", choices=("run", "bridge", "worker", "sink", "notify"),
+    health.add_argument("--component",
+                        choices=("run", "bridge", "worker", "sink", "notify", "hj212"),
                         help="only this component's own endpoint (a container healthcheck)")
     health.add_argument("--json", action="store_true")
 

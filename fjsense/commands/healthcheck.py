@@ -20,7 +20,7 @@ from fjsense.stack.service import port_open
 from sinks.runner import GROUP_ID as SINK_GROUP
 from streams.app import APP_ID as WORKER_GROUP
 
-REQUIRED = ("bridge", "worker", "sink", "notify")
+REQUIRED = ("bridge", "worker", "sink", "notify", "hj212")
 GROUPS = {"worker": WORKER_GROUP, "sink": SINK_GROUP}
 
 

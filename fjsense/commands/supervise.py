@@ -1,4 +1,5 @@
-"""`fjsense run`: bridge, worker, sink and notifier as one supervised group on one machine.
+"""`fjsense run`: bridge, worker, sink, notifier and the HJ 212 gateway as one supervised group
+on one machine.
 
 Each component is its own child process, as in production. One that exits (a crash, an OOM
 kill, a bug) is started again after a pause that doubles from ``supervise.min_restart_seconds``
@@ -23,7 +24,7 @@ from fjsense.settings import Settings
 
 log = logging.getLogger("fjsense.run")
 
-COMPONENTS = ("bridge", "worker", "sink", "notify")
+COMPONENTS = ("bridge", "worker", "sink", "notify", "hj212")
 CHECK_SECONDS = 0.5
 
 

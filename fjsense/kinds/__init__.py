@@ -16,7 +16,7 @@ from fjsense.kinds.base import Reading, SensorKind, Stream
 __all__ = ["BUILTIN", "Reading", "SensorKind", "registry", "streams"]
 
 BUILTIN = ("fjsense.kinds.power", "fjsense.kinds.buoy", "fjsense.kinds.tide",
-           "fjsense.kinds.cell", "fjsense.kinds.mr")
+           "fjsense.kinds.cell", "fjsense.kinds.mr", "fjsense.kinds.pollution")
 
 
 @lru_cache(maxsize=8)

@@ -19,8 +19,10 @@ __all__ = ["LocalStack", "ServiceError", "ServiceStatus", "isolated_settings"]
 def isolated_settings(home: Path, **sections: Any) -> Settings:
     """Settings whose servers and health endpoints all take free ports, under ``home``: a
     stack that runs beside any other (tests, benchmarks)."""
-    health = {f"{c}_port": free_port() for c in ("run", "bridge", "worker", "sink", "notify")}
+    health = {f"{c}_port": free_port()
+              for c in ("run", "bridge", "worker", "sink", "notify", "hj212")}
     return Settings(mqtt={"port": free_port()}, kafka={"port": free_port()},
+                    hj212={"port": free_port()},
                     database={"port": free_port()}, health=health, stack={"home": home},
                     **sections)
 

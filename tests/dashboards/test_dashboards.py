@@ -40,7 +40,7 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
         "dashboards/fjsense-alerts.json", "dashboards/fjsense-cells.json",
         "dashboards/fjsense-datacenter.json",
         "dashboards/fjsense-ocean.json", "dashboards/fjsense-pipeline.json",
-        "dashboards/fjsense-tide.json", "provisioning/alerting/fjsense.yaml",
+        "dashboards/fjsense-pollution.json", "dashboards/fjsense-tide.json", "provisioning/alerting/fjsense.yaml",
         "provisioning/dashboards/fjsense.yaml", "provisioning/datasources/fjsense.yaml"]
     board = json.loads((tmp_path / "dashboards/fjsense-datacenter.json").read_text())
     pue_panel = next(p for p in board["panels"] if p["title"].startswith("PUE (15 min rolling)"))
@@ -108,6 +108,7 @@ def test_publish_is_idempotent_by_uid(grafana: str):
     second = publish(grafana, "tok", settings)
     assert first == second == [("fjsense-datacenter", "success"), ("fjsense-ocean", "success"),
                                ("fjsense-tide", "success"), ("fjsense-cells", "success"),
+                               ("fjsense-pollution", "success"),
                                ("fjsense-alerts", "success"),
                                ("fjsense-pipeline", "success")]
     assert [c for c in GrafanaApi.calls if c == ("POST", "/api/folders")] == [("POST", "/api/folders")]

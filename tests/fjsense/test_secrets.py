@@ -37,7 +37,8 @@ def test_acl_lets_each_device_write_only_its_own_topic(tmp_path: Path):
     assert blocks["user changle-dc1-m01"] == ["topic write fj/power/changle-dc1/changle-dc1-m01"]
     assert blocks["user fjsense-bridge"] == [
         "topic read fj/power/+/+", "topic read fj/buoy/+/+", "topic read fj/tide/+/+",
-        "topic read fj/cell/+/+", "topic read fj/mr/+/+"]
+        "topic read fj/cell/+/+", "topic read fj/mr/+/+", "topic read fj/pollution/+/+"]
+    assert blocks["user fjsense-hj212"] == ["topic write fj/pollution/+/+"]
     # a cell sends its KPIs and its measurement reports with one login
     assert blocks["user fz-gulou-001-c2"] == ["topic write fj/cell/fz-gulou-001/fz-gulou-001-c2",
                                              "topic write fj/mr/fz-gulou-001/fz-gulou-001-c2"]

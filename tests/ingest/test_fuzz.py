@@ -31,13 +31,16 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from fjsense.catalog import catalog_of
+from fjsense.catalog import Catalog, catalog_of
 from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kinds import registry
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
+from ingest.hj212 import parse
+from ingest.hj212_gateway import reading_of
 from simulators.cli import simulator_of
+from simulators.messages import HJ212, SimMessage
 from sinks.migrate import bootstrap
 
 pytestmark = pytest.mark.integration
@@ -71,6 +74,16 @@ class Pipeline:
     seqs: Iterator[int] = field(default_factory=lambda: itertools.count(10_000_000))
 
 
+def gatewayed(message: SimMessage, catalog: Catalog) -> SimMessage:
+    """An HJ 212 packet as the gateway publishes it over MQTT (what the bridge sees)."""
+    if message.topic != HJ212 or not message.payload:
+        return message
+    reading = reading_of(parse(message.payload))
+    site = catalog.device(message.device)[0].id  # type: ignore[index]
+    return SimMessage(message.at, f"fj/pollution/{site}/{message.device}",
+                      json.dumps(reading).encode(), message.device, (reading["seq"],))
+
+
 @pytest.fixture(scope="module")
 def pipeline(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Pipeline]:
@@ -86,7 +99,8 @@ def pipeline(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     for kind in kinds.values():  # a simulator may send more kinds than its own (cells: MRs)
         if kind.simulator is None:
             continue
-        for message in simulator_of(kind).demo(settings, catalog, now, timedelta(minutes=5)):
+        for message in (gatewayed(m, catalog) for m in simulator_of(kind).demo(
+                settings, catalog, now, timedelta(minutes=5))):
             sent = kinds[message.topic.split("/")[1]]
             if message.device in seen[sent.name] or len(seen[sent.name]) == 2 \
                     or not message.valid:
@@ -194,14 +208,20 @@ def reading(pipe: Pipeline, t: Template) -> dict[str, Any]:
 
 def numeric(body: dict[str, Any]) -> tuple[str, str, Any]:
     """(key, location as pydantic says it, value) of the reading's first number: one of its
-    own fields, or of the first item of a list it holds (an MR batch's first sample)."""
+    own fields, or of the first item of a list or mapping it holds (an MR batch's first
+    sample, a pollution packet's first factor)."""
     for key, value in body.items():
         if key not in ("seq",) and isinstance(value, float | int) and not isinstance(value, bool):
             return key, key, value
     for key, value in body.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            inner, _, number = numeric(value[0])
-            return inner, f"{key}.0.{inner}", number
+            inner, where, number = numeric(value[0])
+            return inner, f"{key}.0.{where}", number
+        if isinstance(value, dict) and value:  # a mapping: a packet's factors
+            first = next(iter(value))
+            if isinstance(value[first], dict):
+                inner, where, number = numeric(value[first])
+                return inner, f"{key}.{first}.{where}", number
     raise AssertionError(f"no number in {body}")
 
 
@@ -391,7 +411,7 @@ def test_bad_payloads_are_dead_letters_and_good_readings_are_stored_once(
 def test_no_component_restarted_and_the_counts(pipeline: Pipeline):
     components = pipeline.parts.health("run")["components"]  # type: ignore[index]
     assert {n: c["restarts"] for n, c in components.items()} == {
-        "bridge": 0, "worker": 0, "sink": 0, "notify": 0}
+        "bridge": 0, "worker": 0, "sink": 0, "notify": 0, "hj212": 0}
     assert all(c["state"] == "ready" for c in components.values())
     kinds = {t.kind for t in pipeline.templates}
     assert kinds == set(registry(pipeline.settings.plugins)) and len(kinds) >= 2

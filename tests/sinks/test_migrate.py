@@ -29,11 +29,11 @@ def test_platform_steps_then_each_kinds_in_version_order():
     versions = [m.version for m in migrations()]
     assert versions == ["0001_pipeline", "0002_alerts", "power/0001_tables",
                         "power/0002_pue_hourly", "buoy/0001_tables", "tide/0001_tables",
-                        "cell/0001_tables", "mr/0001_tables"]
+                        "cell/0001_tables", "mr/0001_tables", "pollution/0001_tables"]
     # 0002_alerts makes no time-series table (deliveries, acks, silences are keyed by id)
     assert {s.version for s in migrations() if s.timescaledb} == {
         "0001_pipeline", "power/0001_tables", "power/0002_pue_hourly", "buoy/0001_tables",
-        "tide/0001_tables", "cell/0001_tables", "mr/0001_tables"}
+        "tide/0001_tables", "cell/0001_tables", "mr/0001_tables", "pollution/0001_tables"}
     for step in migrations():
         assert step.base or step.postgres, f"{step.version} does nothing on PostgreSQL"
 

@@ -25,16 +25,21 @@ from fjsense.kinds.buoy import KIND as BUOY
 from fjsense.kinds.cell import KIND as CELL
 from fjsense.kinds.mr import COVERAGE
 from fjsense.kinds.mr import KIND as MR
+from fjsense.kinds.pollution import KIND as POLLUTION
 from fjsense.kinds.power import KIND, PUE
 from fjsense.kinds.tide import CONSTITUENTS as TIDE_CONSTITUENTS
 from fjsense.kinds.tide import FITS, PREDICTIONS
 from fjsense.kinds.tide import KIND as TIDE
 from fjsense.settings import Settings
 from fjsense.topics import AlertEvent
+from ingest.hj212 import parse
+from ingest.hj212_gateway import reading_of
 from simulators.buoy import BuoyScenario
 from simulators.buoy import generate as buoy_generate
 from simulators.cells import CellScenario, CellsSimulator
 from simulators.cells import generate as cells_generate
+from simulators.pollution import PollutionScenario
+from simulators.pollution import generate as pollution_generate
 from simulators.power import PowerScenario, generate, scenario_sites
 from simulators.tide import TideScenario, TideSimulator
 from simulators.tide import generate as tide_generate
@@ -46,6 +51,7 @@ from streams.contract import Batch
 from streams.coverage import CoverageParts, CoverageSums
 from streams.durable import encode
 from streams.harmonics import TideModel
+from streams.pollution_processor import PollutionProcessor
 from streams.pue_processor import PueProcessor
 from streams.tide_processor import TideProcessor
 
@@ -74,7 +80,7 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, applied = tsdb
     assert applied == ["0001_pipeline", "0002_alerts", "power/0001_tables",
                         "power/0002_pue_hourly", "buoy/0001_tables", "tide/0001_tables",
-                        "cell/0001_tables", "mr/0001_tables"]
+                        "cell/0001_tables", "mr/0001_tables", "pollution/0001_tables"]
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
         ("timescaledb",)]
     hypertables = {r[0] for r in conn.execute(
@@ -83,7 +89,8 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
                            "pipeline_metrics", "buoy_readings", "buoy_observations",
                            "buoy_quality_hourly", "tide_readings", "tide_observations",
                            "tide_high_waters", "tide_predictions", "cell_readings",
-                           "cell_kpis", "mr_readings", "coverage_windows"}  # not tide fits
+                           "cell_kpis", "mr_readings", "coverage_windows", "pollution_packets",
+                           "pollution_readings", "pollution_hourly"}  # not tide fits
     assert conn.execute("SELECT view_name, materialized_only FROM "
                         "timescaledb_information.continuous_aggregates").fetchall() == [
         ("pue_hourly", False)]
@@ -220,6 +227,28 @@ def cell_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
     return tables
 
 
+def pollution_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """Two hours of Lianban's HJ 212 packets through the processor: factors, hourly rows."""
+    settings, catalog = Settings(), load_catalog()
+    streams = stored_streams(settings)
+    mn = "350104LBWS000000000001"
+    site = catalog.device(mn)[0]  # type: ignore[index]
+    scenario = PollutionScenario([site], START, timedelta(hours=2, minutes=10), {mn: "pw"})
+    processor, state, outputs = PollutionProcessor(settings, catalog), {}, []
+    for msg in pollution_generate(scenario):
+        reading = POLLUTION.reading.model_validate_json(json.dumps(reading_of(parse(msg.payload))))
+        outputs += processor.step(state, Batch(site.id, [reading], now.timestamp()))
+    tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    for stream in POLLUTION.derived:
+        if stream.table is None:
+            continue
+        values = [o.value for o in outputs if o.topic == stream.topic]
+        assert values, stream.topic
+        tables[stream.table.name] = (stream.table.columns, streams[stream.topic].rows(
+            None, 0, Stream.encode(values)))
+    return tables
+
+
 @pytest.fixture(scope="module")
 def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
     """TimescaleDB with readings, windows, an alert (acknowledged, delivered), a dead letter
@@ -248,8 +277,16 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
         (now, "ingest", "payload is not a JSON object", "fj/power/x/y", b"[]", "sha")])
     insert(conn, "pipeline_metrics", ("ts", "component", "topic", "rows_written", "consumer_lag"),
            [(now, "sink", "fj.raw.power", len(readings), 0)])
-    for table, (columns, rows) in (buoy_rows(now) | tide_rows(now) | cell_rows(now)).items():
+    for table, (columns, rows) in (buoy_rows(now) | tide_rows(now) | cell_rows(now)
+                                   | pollution_rows(now)).items():
         insert(conn, table, columns, rows)
+    tamper = AlertEvent(
+        rule="pollution-tamper-stuck", group_key="350104LBWS000000000001", group_by="device",
+        state="firing", at=START + timedelta(minutes=50), value=7300.0, threshold=7200.0,
+        severity="critical", labels={}, summary="Tamper sign: a value unchanged for 7300 s",
+        inhibited=None, notify=True, site="fz-lianban-wwtp", region="fuzhou")
+    insert(conn, "alert_events", alerts.table.columns,  # type: ignore[union-attr]
+           alerts.rows(b"fz-lianban-wwtp", 0, Stream.encode([tamper])))
     outage = AlertEvent(
         rule="cell-outage", group_key="fz-gulou-001-c1", group_by="device", state="firing",
         at=START + timedelta(minutes=20), value=None, threshold=None, severity="warning",
@@ -272,7 +309,8 @@ def test_every_panel_query_runs_on_timescaledb(loaded):
                                   "station": ["minjiang-eco1", "luoyuan-eco1",
                                               "minjiang-tide", "pingtan-tide"],
                                   "variable": ["do_mg_l", "ph"],
-                                  "district": ["gulou", "pingtan"]})
+                                  "district": ["gulou", "pingtan"],
+                                  "mn": ["350104LBWS000000000001"]})
             cur = conn.execute(query)
             assert tuple(c.name for c in cur.description) == panel.columns, panel.title
             assert cur.fetchall(), f"{dashboard.uid}: no rows for {panel.title!r}"

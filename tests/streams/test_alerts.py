@@ -314,7 +314,7 @@ def test_each_shipped_rule_explains_itself_in_one_line():
         "buoy-hypoxia-severe: critical when do_mg_l < 2, clear past 3 on fj.derived.buoy, per "
         "site, for 30m; notifies firing, resolved",
     ]
-    assert len(lines) == 23 and lines[10].startswith("buoy-silent: warning when no record")
+    assert len(lines) == 29 and lines[10].startswith("buoy-silent: warning when no record")
     assert lines[11] == ("tide-surge: warning when surge_m > 1, clear past 0.6 on "
                          "fj.derived.tide, per site; notifies firing, resolved")
     assert lines[14] == ("tide-high-water-yellow: yellow when warning in yellow on "
