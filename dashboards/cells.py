@@ -5,9 +5,8 @@ RSRP distribution, and the outages firing now."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from dashboards.grafana import Dashboard, Panel, Variable
+from dashboards.grafana import Dashboard, Panel, Variable, geomap
 from fjsense.catalog import catalog_of
 from fjsense.kinds.cell import KIND, CellDevice, CellSettings
 from fjsense.kinds.mr import BIN_COLUMNS, MrSettings
@@ -22,17 +21,6 @@ CELL_OFFSET_M = 60.0  # a cell's marker sits this far from its site, towards its
 OUTAGE_RULES = ("cell-outage", "site-outage", "cell-cluster-outage")
 BEIJING_DAYS = ("day BETWEEN ($__timeFrom()::timestamptz AT TIME ZONE 'Asia/Shanghai')::date\n"
                 "  AND ($__timeTo()::timestamptz AT TIME ZONE 'Asia/Shanghai')::date")
-
-
-def _geomap(colour_field: str) -> dict[str, Any]:
-    """Markers at (lat, lon), coloured by ``colour_field`` through the panel's thresholds."""
-    return {"view": {"id": "coords", "lat": FUZHOU[0], "lon": FUZHOU[1], "zoom": 9},
-            "controls": {"showZoom": True},
-            "layers": [{"type": "markers", "name": colour_field,
-                        "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
-                        "config": {"showLegend": True, "style": {
-                            "color": {"field": colour_field}, "size": {"fixed": 6},
-                            "symbol": {"fixed": "img/icons/marker/circle.svg"}}}}]}
 
 
 def _cells_sql(settings: Settings) -> str:
@@ -77,7 +65,7 @@ def cells_dashboard(settings: Settings) -> Dashboard:
                 "ORDER BY area, window_start DESC",
                 ("area", "lat", "lon", "coverage_rate", "samples"), kind="geomap", fmt="table",
                 width=12, height=12, unit="percentunit", thresholds=coverage,
-                options=_geomap("coverage_rate")),
+                options=geomap("coverage_rate", FUZHOU)),
             Panel(
                 "Cells by status now (2 out, 1 below the availability target, 0 in service)",
                 f"WITH {_cells_sql(settings)},\n"
@@ -94,7 +82,7 @@ def cells_dashboard(settings: Settings) -> Dashboard:
                 ("device", "site", "district", "lat", "lon", "status", "availability"),
                 kind="geomap", fmt="table", width=12, height=12,
                 thresholds=(("green", None), ("orange", 1), ("red", 2)),
-                options=_geomap("status")),
+                options=geomap("status", FUZHOU)),
             Panel(
                 f"Coverage rate per district, 15-minute windows (target {mr.coverage_target:.0%})",
                 "SELECT window_start AS \"time\", area AS metric, coverage_rate AS value\n"

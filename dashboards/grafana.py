@@ -52,6 +52,18 @@ class Panel:
         }
 
 
+def geomap(colour_field: str, centre: tuple[float, float], zoom: int = 9) -> dict[str, Any]:
+    """Options of a Geomap panel: markers at the rows' (lat, lon), coloured by
+    ``colour_field`` through the panel's thresholds."""
+    return {"view": {"id": "coords", "lat": centre[0], "lon": centre[1], "zoom": zoom},
+            "controls": {"showZoom": True},
+            "layers": [{"type": "markers", "name": colour_field,
+                        "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+                        "config": {"showLegend": True, "style": {
+                            "color": {"field": colour_field}, "size": {"fixed": 6},
+                            "symbol": {"fixed": "img/icons/marker/circle.svg"}}}}]}
+
+
 @dataclass(frozen=True)
 class Variable:
     """A multi-value query variable (e.g. ``site``)."""

@@ -3,12 +3,13 @@ averages against their limits, the data capture rate per unit, and tamper-sign e
 
 from __future__ import annotations
 
-from dashboards.grafana import Dashboard, Panel, Variable
+from dashboards.grafana import Dashboard, Panel, Variable, geomap
 from fjsense.catalog import catalog_of
 from fjsense.kinds.pollution import KIND, POLLUTANTS, PollutionPoint, PollutionSettings
 from fjsense.settings import Settings
 
 POINT = Variable("mn", "Monitoring point", "SELECT DISTINCT mn FROM pollution_hourly ORDER BY 1")
+FUZHOU = (25.95, 119.4)
 TAMPER_RULES = ("pollution-tamper-stuck", "pollution-tamper-pinned", "pollution-tamper-zero-flow",
                 "pollution-maintenance")
 
@@ -45,8 +46,9 @@ def pollution_dashboard(settings: Settings) -> Dashboard:
                 "  ON h.mn = p.mn AND $__timeFilter(h.hour)\n"
                 "WHERE p.mn IN ($mn)\nGROUP BY 1, 2, 3, 4, 5 ORDER BY p.mn",
                 ("mn", "unit", "point", "lat", "lon", "status", "exceedance_hours"),
-                kind="table", fmt="table", width=24,
-                thresholds=(("green", None), ("red", 1), ("gray", 2))),
+                kind="geomap", fmt="table", width=24, height=12,
+                thresholds=(("green", None), ("red", 1), ("gray", 2)),
+                options=geomap("status", FUZHOU)),
             Panel(
                 "Hourly averages (valid hours, real-time data flagged N) and their limits",
                 f"SELECT hour AS \"time\", mn || ' ' || {names} AS metric, avg AS value\n"

@@ -54,7 +54,7 @@ def test_secrets_come_from_the_environment_only():
     for name, service in SERVICES.items():
         for key, value in (service.get("environment") or {}).items():
             if "PASSWORD" in key:
-                assert re.fullmatch(r"\$\{[A-Z_]+:\?set it\}", str(value)), (name, key)
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?set it\}", str(value)), (name, key)
 
 
 def test_grafana_gets_the_password_its_provisioned_datasource_names():

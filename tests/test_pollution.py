@@ -7,6 +7,7 @@ calibration raises no exceedance."""
 from __future__ import annotations
 
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,13 +34,17 @@ CATALOG = load_catalog()
 LIANBAN = "350104LBWS000000000001"
 JIANGYIN = "350181JYWS000000000001"
 POWER = "350182HNDC000000000001"
+IDLE = 5.0  # hj212.idle_seconds here: a half-open socket is closed this soon
 
 
 @pytest.fixture(scope="module")
 def pollution(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[tuple[Settings, psycopg.Connection]]:
-    with pipeline(module_settings, tmp_path_factory.mktemp("pollution"), also=("hj212",)) as conn:
-        yield module_settings, conn
+    settings = Settings(**{**module_settings.model_dump(),
+                           "hj212": {**module_settings.hj212.model_dump(),  # type: ignore[attr-defined]
+                                     "idle_seconds": IDLE}})
+    with pipeline(settings, tmp_path_factory.mktemp("pollution"), also=("hj212",)) as conn:
+        yield settings, conn
 
 
 def scenario(settings: Settings, mns: list[str], start: datetime, span: timedelta,
@@ -120,12 +125,19 @@ def test_bad_packets_are_refused_with_their_reason_and_the_connection_goes_on(po
     bad_crc = good[:-6] + (b"0000" if not good.endswith(b"0000\r\n") else b"1111") + b"\r\n"
     wrong_length = b"##9999" + good[6:]
     before = count(conn, "SELECT count(*) FROM dead_letters WHERE stage = 'hj212'")
-    with connect(settings) as tcp:
+    with connect(settings) as tcp, connect(settings) as idle, connect(settings) as slow:
         for line in (bad_crc, wrong_length, frame(segment(JIANGYIN, "nope", 1)),
                      frame(segment("350100NOSUCHMN000000001", pw, 2)),
-                     b"\x00\xff garbage\r\n", b"#" * 100_000 + b"\r\n", good):
+                     b"\x00\xff garbage\r\n", b"#" * 1_048_576 + b"\r\n", good):
             tcp.sendall(line)
         assert unframe(read_reply(tcp)).startswith(f"QN={stamp}009;ST=91;CN=9014;")
+        dribbled = frame(segment(JIANGYIN, pw, 8).replace(stamp + ";", stamp[:-2] + "30;", 1))
+        for k in range(0, len(dribbled), 7):  # a slow sender: 7 bytes at a time
+            slow.sendall(dribbled[k:k + 7])
+            time.sleep(0.01)
+        assert unframe(read_reply(slow)).startswith(f"QN={stamp}008;ST=91;CN=9014;")
+        idle.settimeout(3 * IDLE)
+        assert idle.recv(1) == b""  # said nothing: closed after hj212.idle_seconds
     reasons = lambda: [r for (r,) in conn.execute(  # noqa: E731
         "SELECT reason FROM dead_letters WHERE stage = 'hj212' ORDER BY received_at")]
     wait_for(lambda: len(reasons()) - before == 6, 30, "six dead letters", reasons)
@@ -137,7 +149,8 @@ def test_bad_packets_are_refused_with_their_reason_and_the_connection_goes_on(po
     assert got[4] == "packet does not start with ##"
     assert got[5].startswith("line longer than 16384 bytes")
     wait_for(lambda: count(conn, "SELECT count(*) FROM pollution_readings WHERE mn = %s AND "
-                           "ts = %s", JIANGYIN, at) == 1, 30, "the good packet stored")
+                           "ts IN (%s, %s)", JIANGYIN, at, at + timedelta(seconds=30)) == 2,
+             30, "the good packets stored")
 
 
 def test_a_stuck_analyzer_raises_the_tamper_sign_once(pollution) -> None:

@@ -76,5 +76,5 @@ def test_a_killed_component_is_restarted_and_health_tells(settings: Settings, tm
     code, checks = health(settings)
     assert code == 1
     assert {c["name"]: c["state"] for c in checks if c["what"] == "component"} == {
-        "bridge": "down", "worker": "down", "sink": "down", "notify": "down"}
+        "bridge": "down", "worker": "down", "sink": "down", "notify": "down", "hj212": "down"}
     assert health(settings, "--component", "sink")[0] == 1
