@@ -125,7 +125,7 @@ class PollutionSimulator:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         for name, what in (("exceed", "the main pollutant at 1.3-1.8 × its limit"),
                            ("stuck", "the analyzer freezes at its last value"),
-                           ("calibration", "a span check: flag C, the range's 80%"),
+                           ("calibration", "a span check: flag C, the range's 80%%"),
                            ("drop", "the TCP connection drops at START (then reconnects)")):
             parser.add_argument(f"--{name}", type=episode, action="append", default=[],
                                 metavar="MN[:START-END]", help=what)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -133,3 +135,19 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     assert out.returncode == 1
     assert f"{bad}:2: rules[0].metric: fj.raw.power records have no field 'watts'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_every_command_explains_itself():
+    """``--help`` of every command and sub-command formats (a bare % in a help text did not)."""
+    from fjsense.commands.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in dict.fromkeys(action.choices.values()):
+                    yield from walk(sub)
+
+    helps = [p.format_help() for p in walk(build_parser())]
+    assert len(helps) > 30 and all(h.startswith("usage: fjsense") for h in helps)
+    assert any("the range's 80%" in h for h in helps)
