@@ -27,6 +27,12 @@ def test_a_packet_with_the_modbus_crc_is_refused_saying_which_crc_fits():
     # many devices send CRC-16/MODBUS (0759 for the standard's example): not HJ 212's
     with pytest.raises(PacketError, match="CRC 0759 does not match the data segment's 1C80"):
         unframe(b"##0101" + STANDARD.encode() + b"0759\r\n")
+    # a zero-calibration command from a public C implementation (zhbhjt), Modbus CRC too
+    zhbhjt = (b"##0086QN=20170516010101001;ST=22;CN=3011;PW=123456;MN=ABCDEFG1234567;Flag=3;"
+              b"CP=&&PolId=101&&8CF8\r\n")
+    with pytest.raises(PacketError, match="CRC 8CF8 does not match the data segment's E8C1"):
+        unframe(zhbhjt)
+    assert parse_segment(zhbhjt[6:-6].decode()).cp == {"PolId": "101"}
 
 
 @pytest.mark.parametrize("line,reason", [
