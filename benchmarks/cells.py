@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 from kafka import KafkaProducer
 
-from benchmarks.e2e import paho_rate, peak_rss_mb, timed
+from benchmarks.e2e import copy_rate, paho_rate, peak_rss_mb, timed
 from fjsense.catalog import load_catalog
 from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
@@ -110,15 +110,8 @@ def baseline_copy(settings: Settings, messages: list[SimMessage], samples: int) 
         body = json.loads(m.payload)
         rows.append((m.topic.split("/")[2], body["device"], body["seq"], body["ts"],
                      json.dumps(body["samples"]), now))
-    with psycopg.connect(Credentials(settings).dsn("admin")) as conn:
-        conn.execute("CREATE TEMP TABLE copy_baseline (LIKE mr_readings INCLUDING ALL)")
-        start = time.perf_counter()
-        with conn.cursor().copy("COPY copy_baseline (site, device, seq, ts, samples, ingest_ts)"
-                                " FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        conn.commit()
-        return len(rows) * samples / (time.perf_counter() - start)
+    return copy_rate(settings, "mr_readings",
+                     ("site", "device", "seq", "ts", "samples", "ingest_ts"), rows) * samples
 
 
 def baseline_processors(settings: Settings, messages: list[SimMessage], samples: int) -> float:

@@ -323,15 +323,21 @@ def baseline_copy(settings: Settings, count: int) -> float:
     now = datetime.now(UTC)
     rows = [("site", f"dev-{i % 12}", i, now + timedelta(seconds=i), "it", 100.0, float(i), now)
             for i in range(count)]
+    return copy_rate(settings, "power_readings",
+                     ("site", "device", "seq", "ts", "circuit", "kw", "kwh", "ingest_ts"), rows)
+
+
+def copy_rate(settings: Settings, like: str, columns: tuple[str, ...], rows: list[tuple]
+              ) -> float:
+    """Rows/s of ``COPY`` into a temporary table like ``like`` (the sink's raw ceiling)."""
     with psycopg.connect(Credentials(settings).dsn("admin")) as conn:
-        conn.execute("CREATE TEMP TABLE copy_baseline (LIKE power_readings INCLUDING ALL)")
+        conn.execute(f"CREATE TEMP TABLE copy_baseline (LIKE {like} INCLUDING ALL)")
         start = time.perf_counter()
-        with conn.cursor().copy("COPY copy_baseline (site, device, seq, ts, circuit, kw, kwh, "
-                                "ingest_ts) FROM STDIN") as copy:
+        with conn.cursor().copy(f"COPY copy_baseline ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         conn.commit()
-        return count / (time.perf_counter() - start)
+        return len(rows) / (time.perf_counter() - start)
 
 
 def peak_rss_mb(pids: dict[str, int]) -> dict[str, float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from dashboards.grafana import Dashboard, Panel, Variable, geomap
+from dashboards.grafana import Dashboard, Panel, Variable, geomap, values_cte
 from fjsense.catalog import catalog_of
 from fjsense.kinds.cell import KIND, CellDevice, CellSettings
 from fjsense.kinds.mr import BIN_COLUMNS, MrSettings
@@ -24,17 +24,17 @@ BEIJING_DAYS = ("day BETWEEN ($__timeFrom()::timestamptz AT TIME ZONE 'Asia/Shan
 
 
 def _cells_sql(settings: Settings) -> str:
-    """The catalog's cells as SQL rows (they live in the catalog, not the database)."""
-    rows = []
+    """The catalog's cells, each marked a little off its site towards its azimuth."""
+    rows: list[tuple[str | float, ...]] = []
     for site, device in catalog_of(settings).devices(KIND.name):
         spec = device.spec
         assert isinstance(spec, CellDevice)
         north = CELL_OFFSET_M * math.cos(math.radians(spec.azimuth_deg)) / 111_320
         east = CELL_OFFSET_M * math.sin(math.radians(spec.azimuth_deg)) / (
             111_320 * math.cos(math.radians(site.lat)))
-        rows.append(f"('{device.id}', '{site.id}', '{site.district or site.region}', "
-                    f"{site.lat + north:.5f}, {site.lon + east:.5f})")
-    return "cells(device, site, district, lat, lon) AS (VALUES\n  " + ",\n  ".join(rows) + ")"
+        rows.append((device.id, site.id, site.district or site.region,
+                     round(site.lat + north, 5), round(site.lon + east, 5)))
+    return values_cte("cells", ("device", "site", "district", "lat", "lon"), rows)
 
 
 def cells_dashboard(settings: Settings) -> Dashboard:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,17 @@ class Panel:
                 "rawSql": self.sql,
             }],
         }
+
+
+def values_cte(name: str, columns: tuple[str, ...],
+               rows: Sequence[tuple[str | float, ...]]) -> str:
+    """A CTE of literal rows: what lives in the catalog, not the database (stations, cells,
+    monitoring points), for a panel to join. Strings are quoted, numbers written in full."""
+    def literal(value: str | float) -> str:
+        return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else f"{value:.10g}"
+
+    body = ",\n  ".join("(" + ", ".join(map(literal, row)) + ")" for row in rows)
+    return f"{name}({', '.join(columns)}) AS (VALUES\n  {body})"
 
 
 def geomap(colour_field: str, centre: tuple[float, float], zoom: int = 9) -> dict[str, Any]:

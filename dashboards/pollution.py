@@ -3,7 +3,7 @@ averages against their limits, the data capture rate per unit, and tamper-sign e
 
 from __future__ import annotations
 
-from dashboards.grafana import Dashboard, Panel, Variable, geomap
+from dashboards.grafana import Dashboard, Panel, Variable, geomap, values_cte
 from fjsense.catalog import catalog_of
 from fjsense.kinds.pollution import KIND, POLLUTANTS, PollutionPoint, PollutionSettings
 from fjsense.settings import Settings
@@ -15,14 +15,12 @@ TAMPER_RULES = ("pollution-tamper-stuck", "pollution-tamper-pinned", "pollution-
 
 
 def _points_sql(settings: Settings) -> str:
-    """The catalog's monitoring points as SQL rows: MN, unit, type, position."""
-    rows = []
+    """The catalog's monitoring points: MN, unit, type, position."""
+    rows: list[tuple[str | float, ...]] = []
     for site, device in catalog_of(settings).devices(KIND.name):
         assert isinstance(device.spec, PollutionPoint)
-        name = site.name.replace("'", "''")
-        rows.append(f"('{device.id}', '{site.id}', '{name}', '{device.spec.point}', "
-                    f"{site.lat:.5f}, {site.lon:.5f})")
-    return "points(mn, site, unit, point, lat, lon) AS (VALUES\n  " + ",\n  ".join(rows) + ")"
+        rows.append((device.id, site.id, site.name, device.spec.point, site.lat, site.lon))
+    return values_cte("points", ("mn", "site", "unit", "point", "lat", "lon"), rows)
 
 
 def pollution_dashboard(settings: Settings) -> Dashboard:

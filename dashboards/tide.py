@@ -4,7 +4,7 @@ each reached, the stations on a map coloured by today's highest warning, the con
 
 from __future__ import annotations
 
-from dashboards.grafana import Dashboard, Panel, Variable
+from dashboards.grafana import Dashboard, Panel, Variable, values_cte
 from fjsense.catalog import catalog_of
 from fjsense.kinds.tide import COLOURS, KIND, TideSettings, TideStation
 from fjsense.settings import Settings
@@ -15,16 +15,13 @@ WARNING_COLOURS = (("green", None), ("blue", 1), ("yellow", 2), ("orange", 3), (
 
 
 def _stations_sql(settings: Settings) -> str:
-    """The catalog's tide stations as SQL rows: id, position and warning levels (they live in
-    the catalog, not the database)."""
+    """The catalog's tide stations: id, position and warning levels."""
     rows = []
     for site in catalog_of(settings).sites_of(KIND.name):
-        spec = site.spec
-        assert isinstance(spec, TideStation)
-        levels = ", ".join(f"{v:.3f}" for v in spec.warning_levels.ordered())
-        rows.append(f"('{site.id}', {site.lat:.5f}, {site.lon:.5f}, {levels})")
-    return ("stations(station, lat, lon, blue, yellow, orange, red) AS (VALUES\n  "
-            + ",\n  ".join(rows) + ")")
+        assert isinstance(site.spec, TideStation)
+        rows.append((site.id, site.lat, site.lon, *site.spec.warning_levels.ordered()))
+    return values_cte("stations", ("station", "lat", "lon", "blue", "yellow", "orange", "red"),
+                      rows)
 
 
 def tide_dashboard(settings: Settings) -> Dashboard:

@@ -56,10 +56,15 @@ def _stamp(at: float) -> str:
     return (datetime.fromtimestamp(at, UTC) + BEIJING).strftime("%Y%m%d%H%M%S")
 
 
-def _packet(mn: str, pw: str, cn: str, at: float, millis: int, cp: str) -> bytes:
+# HJ 212-2017 system codes: 31 air pollution source, 32 water pollution source
+SYSTEM = {"flue_gas": "31", "wastewater": "32"}
+
+
+def _packet(mn: str, spec: PollutionPoint, pw: str, cn: str, at: float, millis: int,
+            cp: str) -> bytes:
     qn = _stamp(at) + f"{millis:03d}"
-    return frame(f"QN={qn};ST={'31' if mn[6:8] == 'HN' else '32'};CN={cn};PW={pw};MN={mn};"
-                 f"Flag=5;CP=&&DataTime={_stamp(at)};{cp}&&")
+    return frame(f"QN={qn};ST={SYSTEM[spec.point]};CN={cn};PW={pw};MN={mn};Flag=5;"
+                 f"CP=&&DataTime={_stamp(at)};{cp}&&")
 
 
 def generate(scenario: PollutionScenario) -> Iterator[SimMessage]:
@@ -98,7 +103,8 @@ def generate(scenario: PollutionScenario) -> Iterator[SimMessage]:
                 parts.append(f"{code}-Rtd={values[code]},{code}-Flag={flag}")
                 if flag == "N":
                     hour.setdefault(mn, {}).setdefault(code, []).append(values[code])
-            body = _packet(mn, scenario.passwords[mn], "2011", at, 0, ";".join(parts))
+            body = _packet(mn, spec, scenario.passwords[mn], "2011", at, 0,
+                           ";".join(parts))
             yield SimMessage(at, HJ212, body, mn, (k,))
 
 
@@ -113,7 +119,7 @@ def _hourly(mn: str, pw: str, at: float, values: dict[str, list[float]],
         cou = "" if code == flow_code else f",{code}-Cou={avg * flow * 3.6:.3f}"
         parts.append(f"{code}-Avg={avg:.3f},{code}-Min={min(got):.3f},{code}-Max={max(got):.3f}"
                      f"{cou},{code}-Flag=N")
-    return SimMessage(at, HJ212, _packet(mn, pw, "2061", at - 3600, 1, ";".join(parts)), mn,
+    return SimMessage(at, HJ212, _packet(mn, spec, pw, "2061", at - 3600, 1, ";".join(parts)), mn,
                       (int(at),))
 
 

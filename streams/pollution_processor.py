@@ -30,6 +30,7 @@ from fjsense.kinds.pollution import (
     PollutionValue,
 )
 from fjsense.settings import Settings
+from streams import seen
 from streams.contract import Batch, Output
 
 HOUR = 3600
@@ -71,11 +72,13 @@ class PollutionProcessor:
         for reading in batch.items:
             point = self.points[reading.device]
             st = state.setdefault(reading.device, {"hours": {}, "same": {}, "pinned": 0})
-            seen = st.setdefault("seqs", [])
-            if reading.seq in seen:
+            counted = st.setdefault("seen", [])
+            if seen.seen(counted, reading.seq):
                 continue  # a duplicate packet: counted once
-            seen.append(reading.seq)
-            del seen[:-64]
+            seen.add(counted, reading.seq, reading.ts.timestamp())
+            # one that old would land in a final hour: dead-lettered as late, not averaged
+            st["seen"] = seen.forget(counted, st.get("newest", 0.0) - 2 * HOUR
+                                     - self.config.allowed_lateness_seconds)
             out += [Output(VALUES.topic, batch.key, v) for v in self._values(batch.key, reading)]
             out.append(Output(STATUS.topic, batch.key, self._status(st, batch.key, reading,
                                                                     point)))
