@@ -91,10 +91,13 @@ def test_hypoxia_and_bloom_alert_once_and_a_stuck_do_sensor_is_inhibited(pipelin
         publisher.run(generate(scenario))
     finally:
         publisher.close()
-    # the last readings are judged once event time passes them: wait for the bloom's end
-    wait_for(lambda: count(conn, "SELECT count(*) FROM alert_events WHERE rule = "
-                           "'buoy-bloom-risk' AND state = 'resolved'") >= 1, 180,
-             "the bloom alert's resolution")
+    # the last readings are judged once event time passes them: wait for the episodes' ends
+    # (each station's partition goes at its own pace: one resolution says nothing of another)
+    wait_for(lambda: count(conn, "SELECT count(DISTINCT rule || group_key) FROM alert_events "
+                           "WHERE rule IN ('buoy-bloom-risk', 'buoy-hypoxia', "
+                           "'buoy-hypoxia-severe') AND group_key IN ('minjiang-eco1', "
+                           "'luoyuan-eco1') AND state = 'resolved'") >= 3, 180,
+             "the bloom's and the hypoxia's resolutions")
 
     def states(rule: str, station: str) -> list[tuple[str, str | None, bool]]:
         return conn.execute("SELECT state, inhibited, notify FROM alert_events WHERE rule = %s "
