@@ -120,8 +120,18 @@ def test_local_stack_lifecycle_through_the_cli():
     assert "nothing was running" in fjsense("down", env=env).stderr
 
 
+def long_folder(tmp_path: Path) -> Path:
+    """A folder whose path is over 120 characters, with spaces: nothing printed may depend on
+    the length of the checkout's path (rich wrapped piped output at 80 columns)."""
+    folder = tmp_path / ("a folder with spaces " * 6)
+    folder.mkdir()
+    assert len(str(folder)) > 120
+    return folder
+
+
 def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path):
-    shipped = Path(__file__).parents[1] / "fjsense" / "alert_rules.yaml"
+    shipped = long_folder(tmp_path) / "alert rules.yaml"
+    shipped.write_bytes((Path(__file__).parents[1] / "fjsense" / "alert_rules.yaml").read_bytes())
     out = fjsense("alerts", "check", str(shipped))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()

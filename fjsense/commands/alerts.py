@@ -13,10 +13,10 @@ from pathlib import Path
 
 import psycopg
 from psycopg.types.json import Jsonb
-from rich.console import Console
 from rich.table import Table
 
 from fjsense.catalog import catalog_of
+from fjsense.commands import output
 from fjsense.credentials import Credentials
 from fjsense.rulefile import read_rule_file, seconds
 from fjsense.rules import explain, rules_of
@@ -45,7 +45,7 @@ def check(settings: Settings, path: Path) -> tuple[list[str], list[str]]:
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> None:
-    console = Console()
+    console = output.console()
     if args.action == "check":
         rules, routes = check(settings, args.file)
         console.print(f"{args.file}: {len(rules)} rules, {len(routes)} routes, all valid",

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from fjsense.catalog import CatalogError, catalog_of
+from fjsense.commands import output
 from fjsense.kinds import SensorKind, registry
 from fjsense.kinds.base import resolve
 from fjsense.settings import Settings, masked, unknown_variables
 
-console = Console(stderr=True)
+console = output.console(stderr=True)
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> None:
@@ -58,7 +58,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
     for row in LocalStack(settings).status():
         state = "external" if row.external else ("up" if row.healthy else "down")
         table.add_row(row.name, row.where, str(row.pid or "-"), state)
-    Console().print(table)
+    output.console().print(table)
 
 
 def cmd_credentials(settings: Settings, args: argparse.Namespace) -> None:
@@ -101,7 +101,7 @@ def cmd_catalog(settings: Settings, args: argparse.Namespace) -> None:
         fields = ", ".join(f"{k}={v}" for k, v in device.spec.model_dump().items())
         table.add_row(device.kind, site.region, site.district or "", site.id, site.name,
                       device.id, fields)
-    Console().print(table)
+    output.console().print(table)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
@@ -123,7 +123,7 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
     for version, variant, at in steps:
         table.add_row(version, "applied" if at else "pending", variant or "",
                       f"{at:%Y-%m-%d %H:%M:%S %Z}" if at else "")
-    Console().print(table)
+    output.console().print(table)
 
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
@@ -231,7 +231,7 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
         for c in checks:
             detail = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in c.detail.items())
             table.add_row("✓" if c.ok else "✗", c.what, c.name, c.state, detail)
-        Console(width=160).print(table)
+        output.console().print(table)
     if not all(c.ok for c in checks):
         raise SystemExit(1)
 
@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # `fjsense … | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
 
 def psycopg_error() -> type[Exception]:

@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import psycopg
-from rich.console import Console
 from rich.table import Table
 
 from fjsense.catalog import catalog_of
+from fjsense.commands import output
 from fjsense.credentials import Credentials
 from fjsense.kinds.tide import (
     CONSTITUENTS,
@@ -34,7 +34,7 @@ from simulators.tide import TideSimulator
 from streams.harmonics import TideModel
 
 PASS = 1
-console = Console(stderr=True)
+console = output.console(stderr=True)
 
 
 def instant(text: str, end: bool = False) -> datetime:
@@ -188,7 +188,7 @@ def cmd_fit(settings: Settings, args: argparse.Namespace) -> None:
         table.add_row(c["name"], f"{c['frequency_cph']:.7f}", f"{c['amplitude_m']:.4f}",
                       f"{c['amplitude_ci_m']:.4f}", f"{c['phase_deg']:.1f}",
                       f"{c['phase_ci_deg']:.1f}", f"{c['snr']:.1f}")
-    Console().print(table)
+    output.console().print(table)
 
 
 def cmd_predict(settings: Settings, args: argparse.Namespace) -> None:
