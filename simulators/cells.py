@@ -91,7 +91,7 @@ class CellScenario:
     seed: int = 0
     outages: list[Outage] = field(default_factory=list)
     cluster_sites: int = 3
-    bad_index: float = 0.0  # share of samples sent with an index outside 1-126
+    bad_index: float = 0.0  # share of samples sent with an RSRP index outside 0-126
 
     def down(self) -> dict[str, list[tuple[float, float]]]:
         """Cell id → its silent spans (epoch seconds)."""
@@ -256,7 +256,7 @@ def mr_messages(scenario: CellScenario) -> Iterator[SimMessage]:
                 r_idx, s_idx = rsrp_index(signal), sinr_index(sinr)
                 if scenario.bad_index:
                     bad = rnd.random(len(best)) < scenario.bad_index
-                    r_idx[bad] = rnd.choice([0, 127, 200], bad.sum())
+                    r_idx[bad] = rnd.choice([-1, 127, 200], bad.sum())
                 stamp = _stamp(float(t))
                 for n, cell in enumerate(best):
                     held[ids[cell]].append({"ts": stamp, "lat": round(float(lat[n]), 6),
@@ -293,7 +293,7 @@ class CellsSimulator:
                             help="a cell, a site, or a cluster of a district's adjacent sites "
                             "falls silent (shares of the run, default 0.3-0.7)")
         parser.add_argument("--bad-index", type=float, default=0.0,
-                            help="share of samples sent with an index outside 1-126")
+                            help="share of samples sent with an RSRP index outside 0-126")
 
     @staticmethod
     def sites(catalog: Catalog, districts: list[str] | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fjsense.kinds.mr import INDEX_RANGE
+from fjsense.kinds.mr import RSRP_RANGE, SINR_RANGE
 
 M_PER_DEG_LAT = 111_320.0
 BAND_GHZ = {"n78": 3.5, "n41": 2.6, "n28": 0.7, "n1": 2.1, "n79": 4.9}
@@ -81,9 +81,9 @@ def serve(rsrp: np.ndarray, load: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 def rsrp_index(dbm: np.ndarray) -> np.ndarray:
     """TS 38.133 SS-RSRP index: n for [n − 157, n − 156) dBm, kept in the reported range."""
-    return np.clip(np.floor(dbm).astype(int) + 157, *INDEX_RANGE)
+    return np.clip(np.floor(dbm).astype(int) + 157, *RSRP_RANGE)
 
 
 def sinr_index(db: np.ndarray) -> np.ndarray:
     """TS 38.133 SS-SINR index: n for [n/2 − 23.5, n/2 − 23) dB, kept in the reported range."""
-    return np.clip(np.floor(2 * db + 47).astype(int), *INDEX_RANGE)
+    return np.clip(np.floor(2 * db + 47).astype(int), *SINR_RANGE)

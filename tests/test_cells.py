@@ -1,6 +1,6 @@
 """5G cells through real Mosquitto, Tansu and PostgreSQL: simulated KPIs and measurement
 reports of Gulou's and Pingtan's sites give coverage windows and availability equal to an
-independent computation from the raw rows stored; samples with indexes outside 1-126 are
+independent computation from the raw rows stored; samples with indexes outside 0-126 are
 dead-lettered one by one; a late batch corrects its window inside the allowed lateness and is
 dead-lettered after it; an outage raises one alert per cell and one per site, then resolves."""
 
@@ -106,7 +106,7 @@ def test_coverage_and_availability_equal_an_independent_computation(cells) -> No
              lambda: f"{len(stored_coverage(conn, areas))} windows stored, {len(want)} expected")
     published = sum(r.payload.count(b'"rsrp_idx"') for r in reports)
     refused = count(conn, "SELECT count(*) FROM dead_letters WHERE reason LIKE '%%outside the "
-                    "reported range 1-126' AND source LIKE 'fj/mr/%%'")
+                    "reported range 0-126' AND source LIKE 'fj/mr/%%'")
     assert 0 < refused < published / 50  # 1% of samples sent with a bad index, one by one
     assert sum(n for (_, t, _), (n, _) in want.items() if t == "district") == published - refused
     # availability per cell and day, and per district and day, from the stored KPIs

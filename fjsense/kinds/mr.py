@@ -2,10 +2,13 @@
 turned into the coverage rate per district and per H3 hexagon over event-time windows.
 
 Indexes are those of 3GPP TS 38.133 (Tables 10.1.6.1-1 and 10.1.16.1-1): SS-RSRP_n for
-n = 1…126 is the 1 dB bin [n − 157, n − 156) dBm (SS-RSRP_126 is open above: ≥ −31 dBm), and
-SS-SINR_n the 0.5 dB bin [n/2 − 23.5, n/2 − 23) dB (SS-SINR_126: [39.5, 40) dB). Index 0
-(below the reporting range) and 127 are refused like any other outside 1…126. A sample counts
-as good when its whole bin is at or above the threshold: RSRP ≥ −105 dBm ⇔ n ≥ 52.
+n = 1…125 is the 1 dB bin [n − 157, n − 156) dBm, with open-ended bins at both ends (SS-RSRP_0:
+below −156 dBm, SS-RSRP_126: −31 dBm and above); SS-SINR_n for n = 1…126 is the 0.5 dB bin
+[n/2 − 23.5, n/2 − 23) dB, SS-SINR_0 below −23 dB and SS-SINR_127 40 dB and above. The
+open-ended bins are measurements like any other (an RSRP of 0 is a coverage hole, the very
+thing coverage counts); only indexes outside the tables are refused. A sample counts as good
+when its whole bin is at or above the threshold: RSRP ≥ −105 dBm ⇔ n ≥ 52, so the bottom bins,
+open below, never count as good.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fjsense.kinds.base import Migration, Reading, Record, SensorKind, Stream, Table, raw_table
 
-INDEX_RANGE = (1, 126)
+RSRP_RANGE = (0, 126)  # TS 38.133 Table 10.1.6.1-1: SS-RSRP_0 … SS-RSRP_126
+SINR_RANGE = (0, 127)  # TS 38.133 Table 10.1.16.1-1: SS-SINR_0 … SS-SINR_127
 # RSRP bins (dBm) of the usual MR rating: ≥ −85, [−95, −85), [−105, −95), [−115, −105), < −115
 RSRP_BIN_EDGES = (-85.0, -95.0, -105.0, -115.0)
 BIN_COLUMNS = ("rsrp_ge_85", "rsrp_95_85", "rsrp_105_95", "rsrp_115_105", "rsrp_lt_115")
@@ -50,12 +54,11 @@ class MrSample(BaseModel):
     ts: AwareDatetime
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    rsrp_idx: int = Field(description="SS-RSRP report index, 1-126")
-    sinr_idx: int = Field(description="SS-SINR report index, 1-126")
+    rsrp_idx: int = Field(description="SS-RSRP report index, 0-126")
+    sinr_idx: int = Field(description="SS-SINR report index, 0-127")
 
     def problem(self) -> str | None:
-        low, high = INDEX_RANGE
-        for name in ("rsrp_idx", "sinr_idx"):
+        for name, (low, high) in (("rsrp_idx", RSRP_RANGE), ("sinr_idx", SINR_RANGE)):
             value = getattr(self, name)
             if not low <= value <= high:
                 return f"{name} {value} is outside the reported range {low}-{high}"

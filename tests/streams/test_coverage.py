@@ -140,18 +140,37 @@ def test_out_of_range_indexes_are_refused_sample_by_sample():
     reading = MrReading.model_validate_json(json.dumps({
         "device": "c", "seq": 1, "ts": "2026-12-01T12:00:00Z", "samples": [
             {"ts": "2026-12-01T12:00:00Z", "lat": 26.0, "lon": 119.3, "rsrp_idx": r,
-             "sinr_idx": s} for r, s in ((60, 60), (0, 60), (60, 127), (126, 1))]}))
+             "sinr_idx": s} for r, s in ((60, 60), (127, 60), (60, 128), (0, 127), (-1, 0),
+                                         (126, 0))]}))
     kept, refused = reading.split()
     assert kept is not None and [(s.rsrp_idx, s.sinr_idx) for s in kept.samples] == [
-        (60, 60), (126, 1)]
+        (60, 60), (0, 127), (126, 0)]
     assert [r for r, _ in refused] == [
-        "samples[1]: rsrp_idx 0 is outside the reported range 1-126",
-        "samples[2]: sinr_idx 127 is outside the reported range 1-126"]
+        "samples[1]: rsrp_idx 127 is outside the reported range 0-126",
+        "samples[2]: sinr_idx 128 is outside the reported range 0-127",
+        "samples[4]: rsrp_idx -1 is outside the reported range 0-126"]
     only_bad = reading.model_copy(update={"samples": reading.samples[1:3]})
     assert only_bad.split()[0] is None
 
 
-@pytest.mark.parametrize("dbm,index", [(-156.0, 1), (-105.0, 52), (-104.01, 52), (-31.0, 126),
-                                       (-20.0, 126), (-200.0, 1)])
+def test_open_ended_bins_are_measurements_rsrp_0_a_coverage_hole():
+    """TS 38.133's open-ended bins: SS-RSRP_0 (below −156 dBm) is counted, never covered, in
+    the bottom bin; SS-RSRP_126 (−31 dBm and above) and SS-SINR_127 (40 dB and above) cover;
+    SS-SINR_0 (below −23 dB) does not."""
+    pipe = Pipeline(Settings())
+    stamp = "2026-12-01T12:00:00Z"
+    pipe.feed("fz-gulou-001", [MrReading.model_validate_json(json.dumps({
+        "device": "fz-gulou-001-c1", "seq": 1, "ts": stamp, "samples": [
+            {"ts": stamp, "lat": 26.0823, "lon": 119.2975, "rsrp_idx": r, "sinr_idx": s}
+            for r, s in ((0, 60), (0, 127), (126, 127), (126, 0), (52, 41), (51, 41))]}))])
+    row = pipe.rows[(START, "district", "gulou")]
+    assert (row.samples, row.good_samples, row.rsrp_good_samples) == (6, 2, 3)
+    assert (row.rsrp_ge_85, row.rsrp_lt_115) == (2, 2)
+    assert row.coverage_rate == pytest.approx(2 / 6)
+    assert not pipe.letters
+
+
+@pytest.mark.parametrize("dbm,index", [(-156.0, 1), (-156.01, 0), (-105.0, 52), (-104.01, 52),
+                                       (-31.0, 126), (-20.0, 126), (-200.0, 0)])
 def test_the_simulator_reports_the_bin_a_value_falls_in(dbm, index):
     assert rsrp_index(np.array([dbm]))[0] == index
