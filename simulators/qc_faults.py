@@ -19,7 +19,13 @@ class FaultPlan:
     spikes: int = 150
     out_of_range: int = 50
     stuck_runs: int = 12
-    stuck_rows: int = 48  # each stuck run holds the value this many rows (2 days hourly)
+    # each stuck run holds the value for a number of rows drawn from this range (hourly rows:
+    # 3-6 hours; a 15-minute record takes (12, 24) for the same hours)
+    stuck_rows: tuple[int, int] = (3, 6)
+    # the variables a sensor gets stuck in (None: any with a flat-line test). A run shorter
+    # than a variable's flat-line window cannot be told from a real steady value, so a plan
+    # for short runs names the variables whose windows are shorter than the runs.
+    stuck_variables: tuple[str, ...] | None = None
 
 
 def inject(rows: list[Row], qc: dict[str, VariableQc], plan: FaultPlan,
@@ -30,11 +36,11 @@ def inject(rows: list[Row], qc: dict[str, VariableQc], plan: FaultPlan,
     values = [dict(r.values) for r in rows]
     touched: set[Point] = set()
 
-    def pick(wanted: str) -> tuple[int, str]:
+    def pick(wanted: str, among: tuple[str, ...] | None = None) -> tuple[int, str]:
         while True:
             i = rng.randrange(len(rows))
             names = [v for v in values[i] if getattr(qc[v], wanted) is not None
-                     and (i, v) not in touched and (rows[i].line, v) not in touched]
+                     and (among is None or v in among) and (rows[i].line, v) not in touched]
             if names:
                 return i, rng.choice(names)
 
@@ -59,9 +65,9 @@ def inject(rows: list[Row], qc: dict[str, VariableQc], plan: FaultPlan,
         values[i][name] = rng.choice(beyond)
         touched.add((rows[i].line, name))
     for _ in range(plan.stuck_runs):
-        i, name = pick("flat_s")
+        i, name = pick("flat_s", plan.stuck_variables)
         held = values[i][name]
-        for j in range(i + 1, min(i + 1 + plan.stuck_rows, len(rows))):
+        for j in range(i + 1, min(i + 1 + rng.randint(*plan.stuck_rows), len(rows))):
             if name in values[j]:
                 values[j][name] = held
                 touched.add((rows[j].line, name))

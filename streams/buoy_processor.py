@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fjsense.catalog import Catalog
+from fjsense.kinds.qc import VariableQc
 from fjsense.kinds.buoy import (
     CHECKED,
     KIND,
@@ -49,16 +50,19 @@ class BuoyQcProcessor:
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.config: BuoySettings = KIND.section(settings)
-        self.stations = stations(catalog)
+        # each station's thresholds, worked out once: its own, at its own interval
+        self.thresholds = {sid: station.thresholds(self.config.qc)
+                           for sid, station in stations(catalog).items()}
+        self.fallback = BuoyStation().thresholds(self.config.qc)
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
-        station = self.stations.get(batch.key, BuoyStation())
+        qc = self.thresholds.get(batch.key, self.fallback)
         out: list[Output] = []
         for reading in batch.items:
-            out += self._reading(state.setdefault(reading.device, {}), batch, station, reading)
+            out += self._reading(state.setdefault(reading.device, {}), batch, qc, reading)
         return out
 
-    def _reading(self, st: dict[str, Any], batch: Batch, station: BuoyStation,
+    def _reading(self, st: dict[str, Any], batch: Batch, qc: dict[str, VariableQc],
                  reading: BuoyReading) -> list[Output]:
         at = reading.ts.timestamp()
         future = at > batch.timestamp + self.config.max_future_seconds
@@ -66,9 +70,8 @@ class BuoyQcProcessor:
         passed: dict[str, float] = {}
         flags: dict[str, int] = {}
         for name, value in reading.values().items():
-            verdict = check(self.config.qc[name], station.climatology.get(name),
-                            st.setdefault(name, {}), at, value, self.config.max_gap_seconds,
-                            future)
+            verdict = check(qc[name], None, st.setdefault(name, {}), at, value,
+                            self.config.max_gap_seconds, future)
             flags[name] = verdict.flag
             if verdict.passed and value is not None:
                 passed[name] = value

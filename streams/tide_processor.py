@@ -81,7 +81,7 @@ class TideProcessor:
                  version: int | None) -> list[Output]:
         c = self.config
         at, level = reading.ts.timestamp(), reading.level_m
-        verdict = check(station.qc or c.qc, None, st.setdefault("qc", {}), at, level,
+        verdict = check((station.qc or c.qc).at_interval(station.interval_seconds), None, st.setdefault("qc", {}), at, level,
                         c.max_gap_seconds, at > batch.timestamp + c.max_future_seconds)
         surge = None if predicted is None else round(level - predicted, 4)
         levels = station.warning_levels

@@ -8,7 +8,7 @@ stored with a QARTOD flag in ``buoy_observations``, one row per variable.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -23,7 +23,7 @@ from fjsense.kinds.base import (
     Timescale,
     raw_table,
 )
-from fjsense.kinds.qc import VariableQc, qc_per_hour
+from fjsense.kinds.qc import VariableQc, check_overrides, overridden, qc_per_hour
 
 # Wire name: (unit, impossible below, impossible above). The bounds are physics, not sensor
 # spans: what lies between them is judged by QC, not refused.
@@ -103,6 +103,10 @@ class BuoyStation(BaseModel):
     climatology: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="Per variable, the usual range here (QC: outside is "
         "suspect); unset variables take the buoy.qc defaults")
+    qc: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per variable, its own QARTOD thresholds (any fields "
+        "of buoy.qc: sensor, climate, spike, rate_per_s, flat_s, flat_counts, flat_tolerance); "
+        "the rest come from buoy.qc")
     interval_seconds: float = Field(600, gt=0, description="How often its buoys report")
 
     @field_validator("climatology")
@@ -117,21 +121,44 @@ class BuoyStation(BaseModel):
             raise ValueError("each range is [lo, hi] with lo <= hi")
         return value
 
+    @field_validator("qc")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        check_overrides(value, set(VARIABLES))
+        return value
+
+    def thresholds(self, defaults: dict[str, VariableQc]) -> dict[str, VariableQc]:
+        """Every variable's QARTOD thresholds at this station: the defaults, its climatology,
+        its own thresholds, and flat lines counted in its own interval."""
+        out = {}
+        for name, base in defaults.items():
+            if name in self.climatology:
+                base = base.model_copy(update={"climate": self.climatology[name]})
+            out[name] = overridden(base, self.qc.get(name, {})).at_interval(
+                self.interval_seconds)
+        return out
+
 
 # Sensor spans: manufacturers' specifications of common buoy sensors (YSI EXO, Aanderaa,
 # Vaisala WXT, Datawell). Climatologies: Fujian coastal waters (Fujian marine environment
 # bulletins: surface water 8–33 °C, salinity 20–35 psu outside estuaries). Spike, rate and
 # flat-line values follow the QARTOD manuals' guidance (thresholds from the variable's own
-# natural variability at hourly sampling), checked on NDBC 44005's 2012 record: on it they
-# fail under 0.2% and call under 1.5% suspect (tests/streams/test_buoy_qc.py). DO's usual
+# natural variability at the station's sampling interval). The tide moves salinity,
+# conductivity and DO within hours where a river meets the sea, so their flat line is counted
+# in repeated observations (QARTOD's REP_CNT_SUSPECT / REP_CNT_FAIL) at the station's own
+# interval: 30 minutes / 1 hour at a 15-minute estuary sonde, 2 / 4 hours at an hourly buoy.
+# Temperature, pH and turbidity, reported to 0.1 by most sondes, stay unchanged for hours in
+# real water (Winyah Bay's NDBC record holds a temperature for 3 h and a pH for 2 h), so they
+# keep hour-long windows. Checked on NDBC 44005 (open coast, hourly) and NDBC WYSS1 (Winyah
+# Bay estuary, 15-minute) with injected faults (tests/streams/test_buoy_qc.py). DO's usual
 # range takes in hypoxia: it is what the alerts are for, not a doubtful value. Salinity may
 # change by 10 psu/h where an estuary's salt front passes with the tide.
 DEFAULT_QC: dict[str, VariableQc] = {
     "water_temp_c": qc_per_hour((-5, 45), (8, 33), (2, 4), 3, (12, 24)),
-    "salinity_psu": qc_per_hour((0, 45), (20, 35), (3, 6), 10, (12, 24)),
-    "conductivity_ms_cm": qc_per_hour((0, 80), (25, 60), (4, 8), 15, (12, 24)),
-    "do_mg_l": qc_per_hour((0, 25), (0.5, 15), (2.5, 5), 6, (0.5, 1.5)),
-    "do_sat_pct": qc_per_hour((0, 300), (50, 150), (25, 50), 40, (0.5, 1.5)),
+    "salinity_psu": qc_per_hour((0, 45), (20, 35), (3, 6), 10, flat_counts=(2, 4)),
+    "conductivity_ms_cm": qc_per_hour((0, 80), (25, 60), (4, 8), 15, flat_counts=(2, 4)),
+    "do_mg_l": qc_per_hour((0, 25), (0.5, 15), (2.5, 5), 6, flat_counts=(2, 6)),
+    "do_sat_pct": qc_per_hour((0, 300), (50, 150), (25, 50), 40, flat_counts=(2, 6)),
     "ph": qc_per_hour((2, 12), (7.3, 8.9), (0.4, 0.8), 0.5, (12, 24)),
     "chl_ug_l": qc_per_hour((0, 400), (0, 50), None, None, (12, 24)),
     "turbidity_ntu": qc_per_hour((0, 4000), (0, 200), None, None, (12, 24)),

@@ -1,15 +1,17 @@
-"""QARTOD QC on a real instrument record (NDBC 44005, 2012) with injected faults, and the
-buoy processor's outputs."""
+"""QARTOD QC on two real instrument records from different waters, with injected faults: NDBC
+44005 (Gulf of Maine, open coast, hourly, all of 2012) and NDBC WYSS1 (Winyah Bay estuary, a
+NERRS sonde, 15-minute, five days of August 2026); and the buoy processor's outputs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from fjsense.catalog import load_catalog
-from fjsense.kinds.buoy import DEFAULT_QC, OBSERVATIONS, VariableQc, BuoyReading
+from fjsense.kinds.buoy import DEFAULT_QC, OBSERVATIONS, BuoyReading, BuoyStation, VariableQc
 from fjsense.settings import Settings
 from simulators.qc_faults import FaultPlan, inject
 from simulators.recordings import read_recording
@@ -17,31 +19,107 @@ from streams.buoy_processor import BuoyQcProcessor
 from streams.contract import Batch
 from streams.qartod import FAIL, MISSING, PASS, SUSPECT, check
 
-NDBC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ndbc" / "buoy_44005_2012.dat"
-GULF_OF_MAINE = {"water_temp_c": (2.0, 25.0), "air_temp_c": (-20.0, 35.0)}  # 44005's climate
+ROOT = Path(__file__).resolve().parents[2]
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class RealRecord:
+    """A real record, the catalog entry of its station, and faults fit for its sampling."""
+
+    path: Path
+    station: BuoyStation
+    plan: FaultPlan
+
+
+# Stuck runs of 3-6 hours go only into variables whose flat-line window is shorter than that:
+# water and air temperature and the wave period of 44005, and the estuary's temperature, pH,
+# depth and turbidity, are reported to 0.1 and stay unchanged for hours in real water, so no
+# flat-line test can tell a 3-hour stuck run of them from the sea (their windows are hours).
+RECORDS = {
+    # open coast, hourly: the Gulf of Maine's own climate; its wind and waves are hourly means,
+    # of which one repeat is already rare (4-5 % of hours), so one repeat is suspect there
+    "44005": RealRecord(
+        ROOT.parent / "shared" / "data" / "ndbc" / "buoy_44005_2012.dat",
+        BuoyStation(interval_seconds=3600,
+                    climatology={"water_temp_c": (2.0, 25.0), "air_temp_c": (-20.0, 35.0)},
+                    qc={v: {"flat_counts": (1, 3)} for v in (
+                        "wind_speed_m_s", "wind_gust_m_s", "wind_dir_deg", "wave_height_m")}),
+        FaultPlan(stuck_rows=(3, 6), stuck_variables=(
+            "wind_speed_m_s", "wind_gust_m_s", "wind_dir_deg", "wave_height_m",
+            "pressure_hpa"))),
+    # estuary, 15-minute: brackish water (salinity 5-18 psu, pH 6.9-8.0), and DO that swings
+    # by 40 % saturation within 15 minutes as the tide and the day's light move it
+    "wyss1": RealRecord(
+        ROOT / "tests" / "data" / "ndbc" / "wyss1_2026-08.ocean",
+        BuoyStation(interval_seconds=900,
+                    climatology={"salinity_psu": (0.0, 35.0), "conductivity_ms_cm": (0.0, 60.0),
+                                 "ph": (6.5, 8.5)},
+                    qc={"do_sat_pct": {"rate_per_s": 160 / HOUR},
+                        "do_mg_l": {"rate_per_s": 12 / HOUR},
+                        "ph": {"rate_per_s": 1.6 / HOUR}}),
+        FaultPlan(spikes=40, out_of_range=15, stuck_runs=6, stuck_rows=(12, 24),
+                  stuck_variables=("salinity_psu", "conductivity_ms_cm", "do_mg_l",
+                                   "do_sat_pct"))),
+}
 
 
 def judge(rows: list, qc: dict[str, VariableQc]) -> dict[tuple[int, str], int]:
     state: dict[str, dict] = {}
-    return {(row.line, name): check(qc[name], GULF_OF_MAINE.get(name), state.setdefault(name, {}),
-                                    row.ts.timestamp(), value, 3 * 3600).flag
+    return {(row.line, name): check(qc[name], None, state.setdefault(name, {}),
+                                    row.ts.timestamp(), value, 3 * HOUR).flag
             for row in rows for name, value in row.values.items()}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_qc_catches_injected_faults_on_a_real_record_and_spares_the_rest(seed: int) -> None:
-    rows = read_recording(NDBC).rows
-    faulty, touched = inject(rows, DEFAULT_QC, FaultPlan(), seed)
-    flags = judge(faulty, DEFAULT_QC)
+@pytest.mark.parametrize("record", sorted(RECORDS))
+def test_qc_catches_injected_faults_on_real_records_and_spares_the_rest(record: str,
+                                                                       seed: int) -> None:
+    real = RECORDS[record]
+    rows = read_recording(real.path).rows
+    qc = real.station.thresholds(DEFAULT_QC)
+    faulty, touched = inject(rows, qc, real.plan, seed)
+    flags = judge(faulty, qc)
     hit = sum(flags[p] in (SUSPECT, FAIL) for p in touched) / len(touched)
     rest = [f for p, f in flags.items() if p not in touched]
     failed = sum(f == FAIL for f in rest) / len(rest)
     suspect = sum(f == SUSPECT for f in rest) / len(rest)
-    print(f"seed {seed}: {len(touched)} injected points flagged {hit:.1%}; of {len(rest)} "
-          f"untouched, {failed:.2%} fail and {suspect:.2%} suspect")
+    print(f"| {record} | {seed} | {len(touched)} | {hit:.1%} | {len(rest)} | {failed:.2%} | "
+          f"{suspect:.2%} |")
     assert hit >= 0.95
     assert failed <= 0.01
-    assert suspect <= 0.03
+    assert suspect <= 0.05
+
+
+def test_a_stuck_estuary_salinity_is_caught_within_the_hour_by_the_defaults() -> None:
+    """The estuary's own complaint: six hours of one salinity at a 15-minute sonde. With the
+    defaults alone (no station thresholds) the flat line counts repeated observations at the
+    station's interval: suspect after 30 minutes, fail after an hour."""
+    qc = BuoyStation(interval_seconds=900).thresholds(DEFAULT_QC)["salinity_psu"]
+    assert qc.flat_s == (1800, 3600)
+    hourly = BuoyStation(interval_seconds=3600).thresholds(DEFAULT_QC)["salinity_psu"]
+    assert hourly.flat_s == (7200, 14400)
+    state: dict = {}
+    flags = [check(qc, (0.0, 35.0), state, k * 900.0, 12.4, 3 * HOUR).flag for k in range(25)]
+    assert flags[:2] == [PASS, PASS] and flags[2:4] == [SUSPECT, SUSPECT]
+    assert set(flags[4:]) == {FAIL}
+
+
+def test_every_threshold_can_be_set_per_station_and_a_misspelt_one_is_refused() -> None:
+    station = BuoyStation(interval_seconds=900, qc={
+        "salinity_psu": {"spike": (1.0, 2.0), "flat_s": (600, 1200), "sensor": (0, 40)},
+        "ph": {"climate": (6.5, 8.5), "rate_per_s": 0.001}})
+    qc = station.thresholds(DEFAULT_QC)
+    assert (qc["salinity_psu"].spike, qc["salinity_psu"].flat_s, qc["salinity_psu"].sensor) == (
+        (1.0, 2.0), (600, 1200), (0, 40))
+    assert (qc["ph"].climate, qc["ph"].rate_per_s) == ((6.5, 8.5), 0.001)
+    assert qc["water_temp_c"] == DEFAULT_QC["water_temp_c"]
+    with pytest.raises(ValueError, match="salinity_psu: no such QC threshold: flat_hours"):
+        BuoyStation(qc={"salinity_psu": {"flat_hours": (1, 2)}})
+    with pytest.raises(ValueError, match="no such variable: salinty"):
+        BuoyStation(qc={"salinty": {"spike": (1, 2)}})
+    with pytest.raises(ValueError, match="spike must be"):
+        BuoyStation(qc={"ph": {"spike": (0.8, 0.4)}})
 
 
 def test_each_test_raises_its_flag() -> None:
