@@ -263,8 +263,7 @@ def kind_sections(plugins: tuple[str, ...] = ()) -> dict[str, type[BaseModel]]:
     """Settings sections declared by the sensor kinds, by section name."""
     from fjsense.kinds import registry
 
-    return {k.settings_section: k.settings_model for k in registry(plugins).values()
-            if k.settings_section is not None and k.settings_model is not None}
+    return {name: model for k in registry(plugins).values() for name, model in k.sections.items()}
 
 
 class KindSectionsEnvSource(PydanticBaseSettingsSource):

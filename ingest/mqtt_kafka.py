@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -71,8 +71,7 @@ class MqttKafkaBridge:
         self.settings = settings
         ingest = settings.ingest
         self.kinds = registry(settings.plugins)
-        self.validate = Validator(catalog, self.kinds, timedelta(seconds=ingest.max_future_seconds),
-                                  ingest.max_message_bytes)
+        self.validate = Validator(catalog, self.kinds, settings)
         self.stats = BridgeStats()
         self.health = Health("bridge")
         self.health.probe("stats", lambda: dataclasses.asdict(self.stats))

@@ -12,15 +12,15 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
 from fjsense.catalog import Catalog, Device, Site
 from fjsense.deadletter import DeadLetter
 from fjsense.kinds import Reading, SensorKind
+from fjsense.settings import Settings
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 KEPT_BYTES = 64 * 1024  # of an oversized message, what its dead letter keeps
 NOT_JSON = ("json_invalid", "json_type")
 Refuse = Callable[..., None]  # (reason, part=payload): dead-letters one refused part
@@ -52,12 +52,14 @@ def schema_problem(exc: ValidationError) -> str:
 class Validator:
     """Checks topic, catalog, JSON, schema, time and physics, per reading."""
 
-    def __init__(self, catalog: Catalog, kinds: dict[str, SensorKind], max_future: timedelta,
-                 max_bytes: int = 256 * 1024):
+    def __init__(self, catalog: Catalog, kinds: dict[str, SensorKind], settings: Settings):
         self.catalog = catalog
         self.kinds = kinds
-        self.max_future = max_future
-        self.max_bytes = max_bytes
+        self.max_future = timedelta(seconds=settings.ingest.max_future_seconds)
+        self.max_bytes = settings.ingest.max_message_bytes
+        # per kind: what suits its instrument (a tide gauge's history is old, a meter's 1970 a
+        # reset clock)
+        self.earliest = {name: k.common(settings).earliest_ts for name, k in kinds.items()}
         self.arrays = {name: TypeAdapter(list[k.reading]) for name, k in kinds.items()}  # type: ignore[name-defined]
 
     def __call__(self, topic: str, payload: bytes, received_at: datetime) -> Checked:
@@ -92,9 +94,10 @@ class Validator:
             except ValidationError as exc:
                 refuse(schema_problem(exc))
                 return out
-            kept, whole = self.accept(reading, "", site, device, received_at, refuse, payload)
+            kept, whole = self.accept(reading, kind.name, "", site, device, received_at,
+                                      refuse, payload)
             if kept is not None:
-                out.good, out.count = body if whole else kept.model_dump_json().encode(), 1
+                out.good, out.count = body if whole else kept.model_dump_json(exclude_unset=True).encode(), 1
             return out
         try:
             readings = self.arrays[kind.name].validate_json(payload)
@@ -107,15 +110,15 @@ class Validator:
         good: list[Reading] = []
         all_whole = True
         for n, reading in enumerate(readings):
-            kept, whole = self.accept(reading, f"reading [{n}]: ", site, device, received_at,
-                                      refuse, None)
+            kept, whole = self.accept(reading, kind.name, f"reading [{n}]: ", site, device,
+                                      received_at, refuse, None)
             all_whole = all_whole and whole
             if kept is not None:
                 good.append(kept)
         if all_whole:
             out.good = body[1:-1].strip()  # the array as sent
         else:
-            out.good = b",".join(r.model_dump_json().encode() for r in good)
+            out.good = b",".join(r.model_dump_json(exclude_unset=True).encode() for r in good)
         out.count = len(good)
         return out
 
@@ -135,18 +138,18 @@ class Validator:
             except ValidationError as exc:
                 refuse(f"reading [{n}]: {schema_problem(exc)}", raw)
                 continue
-            kept, _ = self.accept(reading, f"reading [{n}]: ", site, device, received_at,
-                                  refuse, raw)
+            kept, _ = self.accept(reading, kind.name, f"reading [{n}]: ", site, device,
+                                  received_at, refuse, raw)
             if kept is not None:
-                good.append(kept.model_dump_json().encode())
+                good.append(kept.model_dump_json(exclude_unset=True).encode())
         out.good, out.count = b",".join(good), len(good)
 
-    def accept(self, reading: Reading, prefix: str, site: Site, device: Device,
+    def accept(self, reading: Reading, kind: str, prefix: str, site: Site, device: Device,
                received_at: datetime, refuse: Refuse, raw: bytes | None
                ) -> tuple[Reading | None, bool]:
         """(what of the reading goes on, whether it goes on whole); every refusal, of the
         reading or of a part of it, is dead-lettered with ``prefix`` before its reason."""
-        problem = self.problem(reading, site, device, received_at)
+        problem = self.problem(reading, kind, site, device, received_at)
         if problem is not None:
             refuse(prefix + problem, raw if raw is not None else reading.model_dump_json().encode())
             return None, False
@@ -155,14 +158,17 @@ class Validator:
             refuse(prefix + reason, part)
         return kept, not refused
 
-    def problem(self, reading: Reading, site: Site, device: Device,
+    def problem(self, reading: Reading, kind: str, site: Site, device: Device,
                 received_at: datetime) -> str | None:
         """Why a schema-valid reading is refused, or None: topic, time, then physics."""
         if reading.device != device.id:
             return f"device {reading.device!r} published under {device.id!r}'s topic"
         if reading.ts > received_at + self.max_future:
             return f"timestamp {reading.ts.isoformat()} is in the future"
-        if reading.ts < EARLIEST:
-            return f"timestamp {reading.ts.isoformat()} is before {EARLIEST.year}"
+        earliest = self.earliest[kind]
+        if reading.ts < earliest:
+            return (f"timestamp {reading.ts.isoformat()} is before {kind}.earliest_ts "
+                    f"({earliest.isoformat()}): a wrong clock, or set "
+                    f"FJSENSE_{kind.upper()}__EARLIEST_TS for older records")
         problem = reading.physical_problem(device.spec)
         return None if problem is None else f"impossible value: {problem}"

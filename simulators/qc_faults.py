@@ -9,7 +9,7 @@ import random
 
 from fjsense.kinds.buoy import VARIABLES
 from fjsense.kinds.qc import VariableQc
-from simulators.recordings import Row
+from simulators.recorded import Row
 
 Point = tuple[int, str]  # (row line, variable)
 

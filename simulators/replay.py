@@ -16,7 +16,7 @@ from fjsense.kinds import registry
 from fjsense.settings import Settings
 from simulators.messages import SimMessage
 from simulators.publisher import DevicePublisher, PublishStats
-from simulators.recordings import Recording, read_recording, rows_of
+from simulators.recordings import Recording, read_recording, rows_of, summary
 
 
 def station_for(catalog: Catalog, station: str, recording: Recording) -> Site:
@@ -45,8 +45,8 @@ def replay(settings: Settings, catalog: Catalog, path: Path, station: str,
            speed: float, console: Console) -> PublishStats:
     recording = read_recording(path)
     site = station_for(catalog, station, recording)
-    for problem in recording.problems:
-        console.print(f"[yellow]{path}: {problem} (skipped)")
+    if recording.problems:
+        console.print(f"[yellow]{path}: {summary(recording.problems)} (skipped)")
     kind = registry(settings.plugins)[site.kind]
     messages = list(replay_messages(recording, site, kind.mqtt_topic("{site}", "{device}")))
     console.print(f"{path}: {recording.format}, {len(messages)} rows with values → {site.id}")

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fjsense.catalog import Catalog
-from fjsense.kinds.qc import VariableQc
 from fjsense.kinds.buoy import (
     CHECKED,
     KIND,
@@ -21,6 +20,7 @@ from fjsense.kinds.buoy import (
     Observation,
     QualityHour,
 )
+from fjsense.kinds.qc import VariableQc
 from fjsense.settings import Settings
 from streams.contract import Batch, Output
 from streams.ecology import (

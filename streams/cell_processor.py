@@ -29,9 +29,10 @@ class CellKpiProcessor:
                 for r in batch.items]
 
     def kpi(self, site: str, district: str, r: CellReading) -> CellKpi:
-        availability = r.available_s / r.period_s
+        availability = None if r.available_s is None else r.available_s / r.period_s
         return CellKpi(site=site, district=district, device=r.device, seq=r.seq, ts=r.ts,
                        period_s=r.period_s, available_s=r.available_s,
                        availability=availability,
-                       outage=availability < self.config.outage_below, prb_util=r.prb_util,
+                       outage=availability is not None and availability < self.config.outage_below,
+                       prb_util=r.prb_util,
                        rrc_users=r.rrc_users, dl_mbps=r.dl_mbps, ul_mbps=r.ul_mbps)

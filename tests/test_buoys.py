@@ -160,3 +160,48 @@ def test_every_ocean_panel_query_runs_as_the_read_only_role(pipeline) -> None:
             cur = conn.execute(sql)
             assert tuple(c.name for c in cur.description) == panel.columns, panel.title
             assert cur.fetchall(), f"no rows for panel {panel.title!r}"
+
+
+WYSS1 = Path(__file__).resolve().parent / "data" / "ndbc" / "wyss1_2026-08.ocean"
+
+
+def test_one_impossible_value_costs_only_itself_on_a_real_estuary_record(
+        pipeline, tmp_path: Path) -> None:
+    """The real Winyah Bay record (15-minute NDBC realtime2 ocean, newest first), replayed with
+    two impossible values planted in it: a pH of 15 and a DO saturation of 600 %. Each is a dead
+    letter whose reason names it; every other value of those rows, and of the file, is stored."""
+    settings, conn = pipeline
+    lines = WYSS1.read_text().splitlines(keepends=True)
+    # data lines 3 and 10 (newest first): 2026-08-23 14:30 and 12:45
+    lines[2] = lines[2].replace("  7.30    MM", " 15.00    MM")
+    lines[9] = lines[9].replace(" 73.8  5.20", "600.0  5.20")
+    planted = tmp_path / "wyss1 with faults.ocean"
+    planted.write_text("".join(lines))
+    recording = read_recording(planted)
+    expected = {(row.ts, name, value) for row in rows_of(recording)
+                for name, value in row.values.items()}
+    bad = {(datetime(2026, 8, 23, 14, 30, tzinfo=UTC), "ph", 15.0),
+           (datetime(2026, 8, 23, 12, 45, tzinfo=UTC), "do_sat_pct", 600.0)}
+    assert bad <= expected
+    station = "sansha-eco1"
+    out = subprocess.run([sys.executable, "-m", "fjsense.commands.cli", "replay", str(planted),
+                          "--as", station], env=settings_env(settings), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    query = "SELECT count(*) FROM buoy_observations WHERE station = %s AND ts < '2026-09-01'"
+    wait_for(lambda: count(conn, query, station) >= len(expected) - len(bad), 180,
+             "the estuary's observations", lambda: progress(conn))
+    stored = conn.execute("SELECT ts, variable, value FROM buoy_observations WHERE station = %s "
+                          "AND ts < '2026-09-01'", (station,)).fetchall()
+    assert set(stored) == expected - bad and len(stored) == len(expected) - len(bad)
+    letters = conn.execute("SELECT reason FROM dead_letters WHERE source = %s AND reason LIKE "
+                           "'impossible value%%' ORDER BY reason",
+                           (f"fj/buoy/{station}/{station}-b1",)).fetchall()
+    assert [r for (r,) in letters] == [
+        "impossible value: do_sat_pct 600.0 % is impossible (outside [0.0, 500.0])",
+        "impossible value: ph 15.0 pH is impossible (outside [0.0, 14.0])"]
+    # the two rows' other values are there: temperature, salinity, DO mg/L …
+    assert {(n, v) for ts, n, v in stored if ts == datetime(2026, 8, 23, 14, 30, tzinfo=UTC)} \
+        == {("depth_m", 0.5), ("water_temp_c", 30.4), ("conductivity_ms_cm", 17.83),
+            ("salinity_psu", 10.5), ("do_sat_pct", 80.5), ("do_mg_l", 5.7),
+            ("turbidity_ntu", 10.0)}

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 MAX_BIGINT = 2**63 - 1
 
@@ -42,6 +42,31 @@ class Reading(Record):
         """What of this reading goes on (None: nothing) and a (reason, part) per part refused
         on its own, e.g. one sample of a measurement report. By default a reading is whole."""
         return self, []
+
+    def part(self, **values: Any) -> bytes:
+        """A refused part as its dead letter keeps it: who sent it, when, and only ``values``,
+        so that an operator sees what was refused and a replay sends nothing else twice."""
+        return json.dumps({"device": self.device, "seq": self.seq,
+                           "ts": self.ts.isoformat().replace("+00:00", "Z"), **values},
+                          separators=(",", ":")).encode()
+
+    def without(self, refused: dict[str, str]) -> tuple[Reading | None, list[tuple[str, bytes]]]:
+        """This reading less the measured quantities in ``refused`` (name → reason), each a
+        dead letter of its own; None when nothing measured is left. One impossible value
+        costs only itself: the reading's good values go on."""
+        if not refused:
+            return self, []
+        letters = [(reason, self.part(**{name: getattr(self, name)}))
+                   for name, reason in refused.items()]
+        measured = {n for n in self.model_fields_set if n not in ("device", "seq", "ts")}
+        if measured <= set(refused):
+            return None, letters
+        data = self.model_dump(exclude=set(refused) | (set(type(self).model_fields) -
+                                                       self.model_fields_set))
+        for name in refused:  # a field the reading must carry goes on as null: not known
+            if type(self).model_fields[name].is_required():
+                data[name] = None
+        return type(self).model_validate(data), letters
 
 
 class NoFields(BaseModel):
@@ -204,6 +229,24 @@ class LiveView:
     columns: tuple[str, ...]
 
 
+class KindSettings(BaseModel):
+    """The settings every kind has, in the section named after it (``{kind}.…``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def common_fields(earliest: datetime, silence: float) -> dict[str, Any]:
+    """The fields of every kind's own section, with that kind's defaults."""
+    return {
+        "earliest_ts": (AwareDatetime, Field(
+            earliest, description="Readings stamped earlier are refused: before it, the "
+            "instrument's clock is wrong (a reset clock reads 1970 or 2000), not history")),
+        "close_after_silence_seconds": (float, Field(
+            silence, gt=0, description="A windowed result whose source has sent nothing for "
+            "this long (wall clock) is closed and judged as it is, incomplete if so")),
+    }
+
+
 @dataclass(frozen=True)
 class SensorKind:
     """A family of devices and everything the platform does with their readings."""
@@ -229,6 +272,32 @@ class SensorKind:
     # its measurement reports, one login): the catalog lists them under that kind
     device_kind: str | None = None
     live_view: LiveView | None = None
+    # defaults of the section named after the kind (``{kind}.earliest_ts`` …): what suits the
+    # instrument (a tide gauge's record is centuries old, a 5G cell's no older than 5G)
+    earliest_ts: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    close_after_silence_seconds: float = 3600.0
+
+    @cached_property
+    def sections(self) -> dict[str, type[BaseModel]]:
+        """Its settings sections by name: the one named after the kind, which holds every
+        kind's common settings (and its own, when its own section has its name), and its own
+        under another name (power's ``pue``)."""
+        common = common_fields(self.earliest_ts, self.close_after_silence_seconds)
+        own = self.settings_model
+        if own is not None and self.settings_section == self.name:
+            return {self.name: create_model(own.__name__, __base__=own, __doc__=own.__doc__,
+                                            **common)}
+        named = create_model(f"{self.name.title()}Settings", __base__=KindSettings,
+                             __doc__=f"Settings every kind has, for kind {self.name!r}",
+                             **common)
+        out: dict[str, type[BaseModel]] = {self.name: named}
+        if own is not None and self.settings_section is not None:
+            out[self.settings_section] = own
+        return out
+
+    def common(self, settings: Any) -> Any:
+        """The section named after this kind: ``earliest_ts``, ``close_after_silence_seconds``."""
+        return getattr(settings, self.name)
 
     def sent_by(self, device_kind: str) -> bool:
         """Whether devices of ``device_kind`` publish this kind's readings."""

@@ -8,6 +8,7 @@ stored with a QARTOD flag in ``buoy_observations``, one row per variable.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -84,14 +85,15 @@ class BuoyReading(Reading):
         """The measurements this reading carries (null ones included, absent ones not)."""
         return {name: getattr(self, name) for name in VARIABLES if name in self.model_fields_set}
 
-    def physical_problem(self, device: object) -> str | None:
+    def split(self) -> tuple[BuoyReading | None, list[tuple[str, bytes]]]:
+        """Each impossible value is refused on its own, with its reason; the rest go on."""
+        refused = {}
         for name, value in self.values().items():
-            if value is None:
-                continue
             unit, low, high = VARIABLES[name]
-            if not low <= value <= high:
-                return f"{name} {value} {unit} is impossible (outside [{low}, {high}])"
-        return None
+            if value is not None and not low <= value <= high:
+                refused[name] = (f"impossible value: {name} {value} {unit} is impossible "
+                                 f"(outside [{low}, {high}])")
+        return self.without(refused)  # type: ignore[return-value]
 
 
 class BuoyStation(BaseModel):
@@ -317,4 +319,8 @@ KIND = SensorKind(
         "FROM buoy_quality_hourly ORDER BY station, hour DESC",
         ("station", "hour", "class", "limiting", "DO mg/L", "pH"),
     ),
+    # NDBC's buoy records begin in the 1970s and replays bring them; an hour is judged an
+    # hour and its lateness after it began
+    earliest_ts=datetime(1970, 1, 1, tzinfo=UTC),
+    close_after_silence_seconds=4200,
 )

@@ -7,7 +7,8 @@ id and MQTT login, for its KPIs here and its measurement reports (kind ``mr``).
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -48,22 +49,36 @@ class CellSite(BaseModel):
     height_m: float = Field(30.0, gt=0, description="Antenna height above ground")
 
 
+Measured = Annotated[float, Field(allow_inf_nan=False)] | None
+
+
 class CellReading(Reading):
-    """One reporting period's KPIs of a cell, on ``fj/cell/{site}/{cell}``."""
+    """One reporting period's KPIs of a cell, on ``fj/cell/{site}/{cell}``. Each KPI is judged
+    on its own: one that cannot be (a PRB utilisation of 1.5, more seconds in service than the
+    period has) is refused with its reason and sent on as null, the others go on."""
 
-    available_s: float = Field(ge=0, allow_inf_nan=False,
-                               description="seconds of the period the cell was in service")
+    available_s: Measured = Field(description="seconds of the period the cell was in service")
     period_s: float = Field(gt=0, le=86400, allow_inf_nan=False)
-    prb_util: float = Field(ge=0, le=1, allow_inf_nan=False,
-                            description="downlink PRB utilisation, 0-1")
-    rrc_users: int = Field(ge=0, description="mean RRC-connected users")
-    dl_mbps: float = Field(ge=0, allow_inf_nan=False, description="mean downlink cell throughput")
-    ul_mbps: float = Field(ge=0, allow_inf_nan=False, description="mean uplink cell throughput")
+    prb_util: Measured = Field(description="downlink PRB utilisation, 0-1")
+    rrc_users: int | None = Field(description="mean RRC-connected users")
+    dl_mbps: Measured = Field(description="mean downlink cell throughput")
+    ul_mbps: Measured = Field(description="mean uplink cell throughput")
 
-    def physical_problem(self, device: object) -> str | None:
-        if self.available_s > self.period_s:
-            return f"available_s {self.available_s} exceeds period_s {self.period_s}"
-        return None
+    def split(self) -> tuple[CellReading | None, list[tuple[str, bytes]]]:
+        refused: dict[str, str] = {}
+        for name, low, high in (("available_s", 0.0, self.period_s), ("prb_util", 0.0, 1.0),
+                                ("rrc_users", 0, None), ("dl_mbps", 0.0, None),
+                                ("ul_mbps", 0.0, None)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value < low:
+                refused[name] = f"impossible value: {name} {value:g} is below {low:g}"
+            elif high is not None and value > high:
+                refused[name] = (f"impossible value: {name} {value:g} exceeds period_s {high:g}"
+                                 if name == "available_s" else
+                                 f"impossible value: {name} {value:g} is above {high:g}")
+        return self.without(refused)  # type: ignore[return-value]
 
 
 class CellSettings(BaseModel):
@@ -96,13 +111,13 @@ class CellKpi(Record):
     seq: int
     ts: AwareDatetime
     period_s: float
-    available_s: float
-    availability: float = Field(description="available_s / period_s")
+    available_s: float | None = Field(description="null when the cell's report was refused")
+    availability: float | None = Field(description="available_s / period_s")
     outage: bool = Field(description="availability below cell.outage_below")
-    prb_util: float
-    rrc_users: int
-    dl_mbps: float
-    ul_mbps: float
+    prb_util: float | None
+    rrc_users: int | None
+    dl_mbps: float | None
+    ul_mbps: float | None
 
 
 READINGS = raw_table("cell_readings", CellReading)
@@ -134,6 +149,40 @@ SELECT day, district,
 FROM cell_daily
 GROUP BY 1, 2;
 """
+# A KPI refused at ingest is null (0002): availability is then over the periods whose
+# in-service seconds are known, never a refused period counted as down.
+CELL_DAILY_KNOWN = """
+ALTER TABLE cell_readings ALTER COLUMN available_s DROP NOT NULL,
+    ALTER COLUMN prb_util DROP NOT NULL, ALTER COLUMN rrc_users DROP NOT NULL,
+    ALTER COLUMN dl_mbps DROP NOT NULL, ALTER COLUMN ul_mbps DROP NOT NULL;
+ALTER TABLE cell_kpis ALTER COLUMN available_s DROP NOT NULL,
+    ALTER COLUMN availability DROP NOT NULL, ALTER COLUMN prb_util DROP NOT NULL,
+    ALTER COLUMN rrc_users DROP NOT NULL, ALTER COLUMN dl_mbps DROP NOT NULL,
+    ALTER COLUMN ul_mbps DROP NOT NULL;
+CREATE OR REPLACE VIEW cell_daily AS
+SELECT (ts AT TIME ZONE 'Asia/Shanghai')::date AS day,
+       district, site, device,
+       count(*)                              AS reports,
+       sum(available_s)                      AS available_s,
+       sum(period_s)                         AS period_s,
+       sum(available_s) / sum(period_s) FILTER (WHERE available_s IS NOT NULL)
+                                             AS availability,
+       avg(dl_mbps)                          AS mean_dl_mbps,
+       avg(ul_mbps)                          AS mean_ul_mbps,
+       avg(prb_util)                         AS mean_prb_util,
+       count(*) FILTER (WHERE outage)        AS outage_periods,
+       sum(period_s) FILTER (WHERE available_s IS NOT NULL) AS known_period_s
+FROM cell_kpis
+GROUP BY 1, 2, 3, 4;
+CREATE OR REPLACE VIEW district_daily AS
+SELECT day, district,
+       count(*)                                AS cells,
+       sum(available_s) / sum(known_period_s)  AS availability,
+       avg(mean_dl_mbps)                       AS mean_dl_mbps,
+       sum(outage_periods)                     AS outage_periods
+FROM cell_daily
+GROUP BY 1, 2;
+"""
 
 KIND = SensorKind(
     name="cell",
@@ -145,7 +194,8 @@ KIND = SensorKind(
     settings_section="cell",
     settings_model=CellSettings,
     migrations=(Migration("0001_tables", tables=(READINGS, KPIS.table),  # type: ignore[arg-type]
-                          sql=CELL_DAILY),),
+                          sql=CELL_DAILY),
+                Migration("0002_refused_kpis_null", sql=CELL_DAILY_KNOWN)),
     processors=("streams.cell_processor:CellKpiProcessor",),
     dashboards=("dashboards.cells:cells_dashboard",),
     simulator="simulators.cells:CellsSimulator",
@@ -167,4 +217,7 @@ KIND = SensorKind(
         ("district", "day", "cells", "availability", "DL Mbps", "cells out",
          "coverage (latest 15 min)", "MR samples"),
     ),
+    # no 5G cell reported before 5G (3GPP Release 15, 2018; China's commercial 5G, 2019)
+    earliest_ts=datetime(2019, 1, 1, tzinfo=UTC),
+    close_after_silence_seconds=1800,
 )

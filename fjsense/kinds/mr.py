@@ -14,6 +14,7 @@ open below, never count as good.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -173,4 +174,8 @@ KIND = SensorKind(
     settings_model=MrSettings,
     migrations=(Migration("0001_tables", tables=(READINGS, COVERAGE.table)),),  # type: ignore[arg-type]
     processors=("streams.coverage:CoverageParts", "streams.coverage:CoverageSums"),
+    # no 5G measurement report before 5G; a coverage window is final a window and its
+    # lateness after it began
+    earliest_ts=datetime(2019, 1, 1, tzinfo=UTC),
+    close_after_silence_seconds=1800,
 )

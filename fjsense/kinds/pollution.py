@@ -9,6 +9,7 @@ accepted data packet on ``fj/pollution/{site}/{mn}``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -69,8 +70,14 @@ class PollutionPoint(BaseModel):
         return self
 
 
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 # what a monitor can report at all (HJ 212 values are at most 14 digits with 6 decimals)
-Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e12)]
+REPORTABLE = (-1e9, 1e12)
+# what a factor cannot be, whatever the analyzer: a concentration or flow below zero, a pH
+# outside 0-14 (HJ 212 codes; temperatures and the rest may be negative)
+NOT_NEGATIVE = frozenset({"w01018", "w21003", "w21011", "w00000", "a21026", "a21002",
+                          "a34013", "a19001", "a00000"})
+PH = "w01001"
 
 
 class FactorValue(BaseModel):
@@ -85,6 +92,21 @@ class FactorValue(BaseModel):
     max: Finite | None = None
     cou: Finite | None = None
 
+    def problem(self, code: str) -> str | None:
+        """Why this factor cannot be (refused on its own), or None."""
+        low, high = REPORTABLE
+        for name in ("value", "min", "max", "cou"):
+            number = getattr(self, name)
+            if number is None:
+                continue
+            if not low <= number <= high:
+                return f"{code} {name} {number} is beyond what a monitor reports"
+            if code in NOT_NEGATIVE and number < 0 and name != "cou":
+                return f"{code} ({POLLUTANTS.get(code, code)}) {name} {number} is below zero"
+            if code == PH and name != "cou" and not 0 <= number <= 14:
+                return f"{code} (pH) {name} {number} is outside 0-14"
+        return None
+
 
 class PollutionReading(Reading):
     """One HJ 212 data packet as the gateway publishes it on ``fj/pollution/{site}/{mn}``."""
@@ -92,6 +114,17 @@ class PollutionReading(Reading):
     cn: Command = Field(description="2011 real-time, 2051 minute, 2061 hourly, 2031 daily")
     qn: str | None = Field(None, description="the packet's request number, as sent")
     values: dict[str, FactorValue] = Field(description="factor code → its values")
+
+    def split(self) -> tuple[PollutionReading | None, list[tuple[str, bytes]]]:
+        """Each impossible factor is refused on its own; the packet's other factors go on."""
+        refused = {code: f"impossible value: {problem}" for code, f in self.values.items()
+                   if (problem := f.problem(code)) is not None}
+        if not refused:
+            return self, []
+        letters = [(reason, self.part(values={code: self.values[code].model_dump(
+            exclude_none=True)})) for code, reason in refused.items()]
+        kept = {c: f for c, f in self.values.items() if c not in refused}
+        return (self.model_copy(update={"values": kept}) if kept else None), letters
 
 
 class PollutionSettings(BaseModel):
@@ -226,4 +259,8 @@ KIND = SensorKind(
         "ORDER BY mn, hour DESC",
         ("unit", "MN", "hour", "valid", "pollutants", "exceeded", "worst avg/limit"),
     ),
+    # HJ 212's first edition (HJ/T 212-2005); an hour is final an hour and its lateness
+    # (300 s) after it began
+    earliest_ts=datetime(2005, 1, 1, tzinfo=UTC),
+    close_after_silence_seconds=3900,
 )

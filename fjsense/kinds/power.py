@@ -3,6 +3,7 @@ energy-based PUE derived from them (ISO/IEC 30134-2)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -157,4 +158,8 @@ KIND = SensorKind(
         "FROM pue_windows ORDER BY site, window_end DESC",
         ("site", "window end", "PUE 1 min", "PUE 15 min", "kW ratio now"),
     ),
+    # meters: the programme's metering history starts well after 2000, and a meter whose
+    # clock was reset reads 1970 or 2000-01-01; a PUE window is final within minutes
+    earliest_ts=datetime(2010, 1, 1, tzinfo=UTC),
+    close_after_silence_seconds=900,
 )

@@ -9,6 +9,7 @@ stream predicts each reading's astronomical tide from the station's current vers
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -248,4 +249,8 @@ KIND = SensorKind(
         "ORDER BY o.station",
         ("station", "time", "level m", "predicted m", "surge m", "warning", "worst today"),
     ),
+    # tide gauge records reach back to the 19th century (Brest 1846, Honolulu 1905), and
+    # harmonic analysis uses them
+    earliest_ts=datetime(1800, 1, 1, tzinfo=UTC),
+    close_after_silence_seconds=3600,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,4 +105,93 @@ def test_coops_csv_in_either_header_style(tmp_path: Path, header: str) -> None:
     assert [(r.ts.hour, r.values) for r in found.rows] == [
         (9, {"level_m": 3.412}), (10, {}), (11, {"level_m": 3.38})]
     assert found.problems == [
-        "line 5: time data 'yesterday' does not match format '%Y-%m-%d %H:%M'"]
+        "line 5: time 'yesterday' is in neither '%Y-%m-%d %H:%M' nor ISO 8601"]
+
+
+CAN1998 = Path(__file__).resolve().parents[1] / "data" / "tide" / "can1998_uhslc_fast.csv"
+WYSS1 = Path(__file__).resolve().parents[1] / "data" / "ndbc" / "wyss1_2026-08.ocean"
+
+
+def test_uhslc_fast_delivery_csv_of_a_1990s_record() -> None:
+    """UTide's example record (hourly, January 1998) in UHSLC's fast-delivery CSV form."""
+    found = read_recording(CAN1998)
+    assert (found.format, found.kind, len(found.rows), found.problems) == (
+        "UHSLC fast-delivery hourly CSV (year,month,day,hour,mm)", "tide", 380, [])
+    assert (found.rows[0].ts, found.rows[0].values) == (
+        datetime(1998, 1, 1, tzinfo=UTC), {"level_m": 1.2})
+    assert (found.rows[-1].ts, found.rows[-1].values) == (
+        datetime(1998, 1, 16, 19, tzinfo=UTC), {"level_m": 2.11})
+
+
+def test_uhslc_fast_fills_iso_times_and_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "h057.csv"
+    path.write_text("1998,1,1,0,1200\n1998,1,1,1,-32767\n1998-01-01T02:00:00Z,1730\n"
+                    "1998,1,1,3\n1998,13,1,4,2380\n")
+    found = read_recording(path)
+    assert [(r.ts.hour, r.values) for r in found.rows] == [
+        (0, {"level_m": 1.2}), (1, {}), (2, {"level_m": 1.73})]
+    assert found.problems == ["line 4: 4 fields, not year,month,day,hour,mm",
+                              "line 5: month must be in 1..12"]
+
+
+def coops_rows_of_honolulu(hours: int) -> list[tuple[datetime, float]]:
+    """The first hours of the real UHSLC Honolulu 2010 record (the same gauge CO-OPS serves as
+    1612340), for the CO-OPS forms below."""
+    return [(r.ts, r.values["level_m"]) for r in read_recording(UHSLC).rows[:hours]]
+
+
+@pytest.mark.parametrize("stamp", ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S+00:00",
+                                   "%Y-%m-%d %H:%M"])
+def test_coops_csv_with_iso_times(tmp_path: Path, stamp: str) -> None:
+    rows = coops_rows_of_honolulu(48)
+    path = tmp_path / "coops t v s.csv"
+    path.write_text("t,v,s\n" + "".join(f"{ts.strftime(stamp)},{v:.3f},0.003\n"
+                                        for ts, v in rows))
+    found = read_recording(path)
+    assert found.problems == []
+    assert [(r.ts, r.values["level_m"]) for r in found.rows] == rows
+
+
+def test_an_iso_time_with_an_offset_is_read_in_utc(tmp_path: Path) -> None:
+    path = tmp_path / "coops.csv"
+    path.write_text("t,v,s\n2010-01-01T08:00:00+08:00,1.237,0.003\n")
+    assert read_recording(path).rows[0].ts == datetime(2010, 1, 1, tzinfo=UTC)
+
+
+def test_coops_json_api(tmp_path: Path) -> None:
+    rows = coops_rows_of_honolulu(24)
+    items = [{"t": ts.strftime("%Y-%m-%d %H:%M"), "v": f"{v:.3f}", "s": "0.003",
+              "f": "0,0,0,0", "q": "v"} for ts, v in rows]
+    items[3]["v"] = ""  # a gap, as the API sends it
+    path = tmp_path / "coops.json"
+    path.write_text(json.dumps({"metadata": {"id": "1612340", "name": "Honolulu",
+                                             "lat": "21.3033", "lon": "-157.8645"},
+                                "data": items + [{"v": "1.0"}]}))
+    found = read_recording(path)
+    assert found.format == "NOAA CO-OPS water level JSON (m, GMT)"
+    assert [(r.ts, r.values.get("level_m")) for r in found.rows] == [
+        (ts, None if n == 3 else v) for n, (ts, v) in enumerate(rows)]
+    assert found.problems == ["item 25: not an object with a time 't'"]
+    error = tmp_path / "error.json"
+    error.write_text('{"error": {"message": " No data was found. This product may not be '
+                     'offered at this station at the requested time."}}')
+    with pytest.raises(ValueError, match="CO-OPS API answered an error: No data was found"):
+        read_recording(error)
+
+
+def test_a_file_of_which_no_row_is_readable_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "coops.csv"
+    path.write_text("t,v,s\n" + "".join(f"01/{d:02d}/2005 01:00,1.0,0.1\n" for d in range(1, 9)))
+    with pytest.raises(ValueError) as caught:
+        read_recording(path)
+    message = str(caught.value)
+    assert "NOAA CO-OPS water level CSV (m, GMT), but no row could be read: 8 lines not read:" \
+        in message
+    assert message.count("line ") == 5 and message.endswith("; and 3 more")
+
+
+def test_the_estuary_record_realtime2_ocean() -> None:
+    found = read_recording(WYSS1)
+    assert (found.format, len(found.rows), found.problems) == ("NDBC realtime2 ocean", 499, [])
+    assert found.rows[0].ts == datetime(2026, 8, 18, 10, tzinfo=UTC)
+    assert sum("turbidity_ntu" not in r.values for r in found.rows) == 1  # one TURB of MM

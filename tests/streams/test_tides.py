@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from fjsense.catalog import load_catalog
 from fjsense.kinds.tide import TideReading, WarningLevels
 from fjsense.settings import Settings
-from simulators.recordings import Row, read_recording
+from simulators.recorded import Row
+from simulators.recordings import read_recording
 from simulators.tide import GAUGES, TideScenario, astronomical
 from streams.contract import Batch
 from streams.harmonics import TideModel
