@@ -57,7 +57,17 @@ sites:
     datum: chart datum
     warning_levels: {blue: 2.2, yellow: 2.4, orange: 2.6, red: 2.8}
     devices: [{id: honolulu-ftg1}]
+  - id: can1998-tide
+    name: UTide's example gauge, January 1998 (latitude nominal)
+    kind: tide
+    region: xiamen
+    lat: 49.0
+    lon: -123.0
+    datum: chart datum
+    warning_levels: {blue: 3.0, yellow: 3.2, orange: 3.4, red: 3.6}
+    devices: [{id: can1998-tg1}]
 """
+CAN1998 = Path(__file__).resolve().parent / "data" / "tide" / "can1998_uhslc_fast.csv"
 FIRST_HALF = ("2010-01-01T00:00", "2010-07-02T11:00")  # 4,380 hours
 SECOND_HALF = ("2010-07-02T12:00", "2010-12-31T23:00")
 # the simulated Xiamen month: fitted on its first 30 days, then a 1.2 m surge on the spring
@@ -263,3 +273,40 @@ def test_every_tide_panel_query_runs_as_the_read_only_role(tides) -> None:
                     assert rows, "no predicted high waters ahead"
                 elif not panel.title.startswith(("Next high waters", "Levels flagged")):
                     assert rows or stop == end, f"no rows for panel {panel.title!r}"
+
+
+def test_a_1990s_record_gets_in_and_a_fit_reaches_the_history_it_was_fitted_on(tides) -> None:
+    """A January 1998 hourly record (UHSLC fast-delivery CSV) is stored hour for hour (a tide
+    gauge's earliest_ts is 1800); fitted afterwards, its stored levels get the astronomical tide
+    and surge only from ``fjsense tides apply``, equal to ``tides predict``, and a second apply
+    changes nothing."""
+    settings, conn = tides
+    out = fjsense(settings, "replay", str(CAN1998), "--as", "can1998-tide")
+    assert "UHSLC fast-delivery hourly CSV (year,month,day,hour,mm), 380 rows with values" in \
+        " ".join(out.stderr.split())
+    stored(conn, "can1998-tide", 380)
+    levels = conn.execute("SELECT ts, level_m FROM tide_observations WHERE station = "
+                          "'can1998-tide' ORDER BY ts").fetchall()
+    assert len(levels) == 380 and levels[0] == (datetime(1998, 1, 1, tzinfo=UTC), 1.2)
+    assert levels[-1] == (datetime(1998, 1, 16, 19, tzinfo=UTC), 2.11)
+    span = ("1998-01-01T00:00Z", "1998-01-16T19:00Z")
+    fit = fjsense(settings, "tides", "fit", "can1998-tide", "--from", span[0], "--to", span[1])
+    assert ("fjsense tides apply can1998-tide --from 1998-01-01T00:00:00Z --to "
+            "1998-01-16T19:00:00Z") in " ".join(fit.stderr.split())
+    query = ("SELECT count(*) FROM tide_observations WHERE station = 'can1998-tide' AND "
+             "predicted_m IS NOT NULL")
+    assert count(conn, query) == 0  # stored before the fit: no tide of it yet
+    first = fjsense(settings, "tides", "apply", "can1998-tide", "--from", span[0],
+                    "--to", span[1])
+    assert first.stdout.startswith("can1998-tide: 380 of 380 stored observations")
+    assert "constituents version 1" in first.stdout
+    rows = conn.execute("SELECT ts, level_m, predicted_m, surge_m, fit_version FROM "
+                        "tide_observations WHERE station = 'can1998-tide' ORDER BY ts").fetchall()
+    out = fjsense(settings, "tides", "predict", "can1998-tide", "--from", span[0], "--to",
+                  span[1], "--json")
+    tide = [r["predicted_m"] for r in json.loads(out.stdout)]
+    assert [p for _, _, p, _, _ in rows] == tide
+    assert all(s == round(level - p, 4) and v == 1 for _, level, p, s, v in rows)
+    again = fjsense(settings, "tides", "apply", "can1998-tide", "--from", span[0],
+                    "--to", span[1])
+    assert again.stdout.startswith("can1998-tide: 0 of 380 stored observations")

@@ -175,6 +175,37 @@ def predict(settings: Settings, station: str, start: datetime, end: datetime,
                      zip(times, model.predict([t.timestamp() for t in times]), strict=True)]
 
 
+def apply(settings: Settings, station: str, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """The astronomical tide and surge of the station's stored observations in [start, end]
+    from its newest constituents: (version, observations in the span, rows changed). Rows that
+    already hold these values are left alone, so a second run changes none."""
+    if end < start:
+        raise ValueError("--to is before --from")
+    version, model = current_model(settings, station)
+    table = OBSERVATIONS.table.name  # type: ignore[union-attr]
+    with psycopg.connect(Credentials(settings).dsn("writer")) as conn:
+        rows = conn.execute(f"SELECT ts, level_m FROM {table} WHERE station = %s AND ts "
+                            "BETWEEN %s AND %s ORDER BY ts", (station, start, end)).fetchall()
+        if not rows:
+            return version, 0, 0
+        tide = model.predict([ts.timestamp() for ts, _ in rows])
+        values = [(ts, round(float(p), 4), round(level - round(float(p), 4), 4))
+                  for (ts, level), p in zip(rows, tide, strict=True)]
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE tide_apply (ts timestamptz PRIMARY KEY, "
+                        "predicted_m double precision, surge_m double precision) ON COMMIT DROP")
+            with cur.copy("COPY tide_apply (ts, predicted_m, surge_m) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            cur.execute(
+                f"UPDATE {table} o SET predicted_m = a.predicted_m, surge_m = a.surge_m, "
+                "fit_version = %s FROM tide_apply a WHERE o.station = %s AND o.ts = a.ts AND "
+                "(o.predicted_m IS DISTINCT FROM a.predicted_m OR o.surge_m IS DISTINCT FROM "
+                "a.surge_m OR o.fit_version IS DISTINCT FROM %s)", (version, station, version))
+            changed = cur.rowcount
+    return version, len(rows), changed
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -189,6 +220,16 @@ def cmd_fit(settings: Settings, args: argparse.Namespace) -> None:
                       f"{c['amplitude_ci_m']:.4f}", f"{c['phase_deg']:.1f}",
                       f"{c['phase_ci_deg']:.1f}", f"{c['snr']:.1f}")
     output.console().print(table)
+    console.print(f"levels stored before this fit keep no astronomical tide or surge of it; "
+                  f"to compute them: fjsense tides apply {found.station} --from "
+                  f"{_iso(args.start)} --to {_iso(args.end)}")
+
+
+def cmd_apply(settings: Settings, args: argparse.Namespace) -> None:
+    version, span, changed = apply(settings, args.station, args.start, args.end)
+    print(f"{args.station}: {changed} of {span} stored observations in {_iso(args.start)} – "
+          f"{_iso(args.end)} given the astronomical tide and surge of constituents version "
+          f"{version}")
 
 
 def cmd_predict(settings: Settings, args: argparse.Namespace) -> None:
@@ -211,7 +252,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for name, func, what in (
             ("fit", cmd_fit, ("fit the station's QC-passed stored levels into a new version "
              "of its constituents")),
-            ("predict", cmd_predict, "print the astronomical tide from its newest constituents")):
+            ("predict", cmd_predict, "print the astronomical tide from its newest constituents"),
+            ("apply", cmd_apply, ("give the stored observations in the span the astronomical "
+             "tide and surge of the newest constituents (idempotent; says how many changed)"))):
         p = actions.add_parser(name, help=what)
         p.set_defaults(func=func)
         p.add_argument("station")

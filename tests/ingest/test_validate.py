@@ -74,3 +74,30 @@ def test_a_buoy_reading_whose_every_value_is_impossible_goes_nowhere():
     assert [r for r, _ in letters] == [
         "impossible value: ph 15.0 pH is impossible (outside [0.0, 14.0])",
         "impossible value: wave_height_m -1.0 m is impossible (outside [0.0, 40.0])"]
+
+
+def test_each_kind_has_an_earliest_time_that_suits_its_instrument():
+    old_tide = {"device": "xiamen-tg1", "seq": 1, "ts": "1998-01-01T00:00:00Z", "level_m": 1.2}
+    good, letters = check("fj/tide/xiamen-tide/xiamen-tg1", old_tide)
+    assert len(good) == 1 and letters == []  # a tide gauge's history is old
+    reset = {"device": "changle-dc1-m01", "seq": 1, "ts": "1970-01-01T00:00:00Z",
+             "circuit": "facility", "kw": 800.0, "kwh": 1.0}
+    good, letters = check("fj/power/changle-dc1/changle-dc1-m01", reset)
+    assert good == []
+    assert letters[0][0] == (
+        "timestamp 1970-01-01T00:00:00+00:00 is before power.earliest_ts "
+        "(2010-01-01T00:00:00+00:00): a wrong clock, or set FJSENSE_POWER__EARLIEST_TS for "
+        "older records")
+
+
+def test_earliest_ts_is_a_setting_per_kind(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FJSENSE_TIDE__EARLIEST_TS", "2000-01-01T00:00:00Z")
+    settings = Settings()
+    assert settings.tide.earliest_ts == datetime(2000, 1, 1, tzinfo=UTC)
+    good, letters = check("fj/tide/xiamen-tide/xiamen-tg1", {
+        "device": "xiamen-tg1", "seq": 1, "ts": "1998-01-01T00:00:00Z", "level_m": 1.2},
+        settings)
+    assert good == [] and "is before tide.earliest_ts (2000-01-01T00:00:00+00:00)" in \
+        letters[0][0]
+    assert settings.buoy.earliest_ts == datetime(1970, 1, 1, tzinfo=UTC)
+    assert NOW - timedelta(days=3 * 365) > settings.cell.earliest_ts
