@@ -18,6 +18,48 @@ class YamlError(ValueError):
     """A YAML document is not valid; the message reads ``file:line: where: what``."""
 
 
+def located(name: str, text: str, exc: yaml.YAMLError) -> str:
+    """A parse error at the line where the broken construct begins (PyYAML's context mark:
+    an unclosed ``[`` is found only past the end of the file) and, where it differs, the line
+    where parsing failed. A construct PyYAML places past the last line is an unclosed bracket
+    or brace: the line that opened it is named."""
+    context, problem = getattr(exc, "context_mark", None), getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc)
+    if context is None:
+        where = f":{problem.line + 1}" if problem is not None else ""
+        return f"{name}{where}: not valid YAML: {what}"
+    line, column = context.line + 1, context.column + 1
+    if line > len(text.splitlines()) and (opened := unclosed(text)) is not None:
+        line, column = opened
+    begun = f"{exc.context} at line {line}, column {column}"  # type: ignore[attr-defined]
+    failed = ""
+    if problem is not None and problem.line + 1 != line:
+        past_end = problem.line + 1 > len(text.splitlines())
+        failed = ("; parsing failed at the end of the file" if past_end else
+                  f"; parsing failed at line {problem.line + 1}")
+    return f"{name}:{line}: not valid YAML: {what} ({begun}{failed})"
+
+
+def unclosed(text: str) -> tuple[int, int] | None:
+    """(line, column), 1-based, of the last ``[`` or ``{`` never closed, outside quotes and
+    comments; None if every one is closed."""
+    opened: list[tuple[int, int]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        quote = ""
+        for column, char in enumerate(line, start=1):
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (column == 1 or line[column - 2] in " \t"):
+                break
+            elif char in "[{":
+                opened.append((number, column))
+            elif char in "]}" and opened:
+                opened.pop()
+    return opened[-1] if opened else None
+
+
 @dataclass(frozen=True)
 class YamlDoc:
     """The data of one YAML document and its node tree (for line numbers)."""
@@ -36,9 +78,7 @@ class YamlDoc:
             finally:
                 loader.dispose()
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise YamlError(f"{name}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+            raise YamlError(located(name, text, exc)) from None
         return cls(name, data, root)
 
     def line(self, path: Sequence[str | int]) -> int:

@@ -147,6 +147,24 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     assert "Traceback" not in out.stderr
 
 
+def test_a_yaml_error_names_the_line_where_the_broken_construct_begins(tmp_path: Path):
+    """An unclosed ``[`` on a rule file's last line: PyYAML finds it past the end of the file;
+    the error names the line that opened it, and where parsing failed."""
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - name: x\n    source: fj.raw.power\n    metric: kw\n"
+                   "    above: 1\n    labels: {team: [ops, dc\n")
+    out = fjsense("alerts", "check", str(bad))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (
+        f"error: {bad}:6: not valid YAML: did not find expected ',' or ']' (while parsing a "
+        "flow sequence at line 6, column 20; parsing failed at the end of the file)")
+    middle = tmp_path / "middle.yaml"
+    middle.write_text("rules:\n  - name: 'x\n    source: fj.raw.power\n")
+    out = fjsense("alerts", "check", str(middle))
+    assert out.stderr.strip().startswith(f"error: {middle}:2: not valid YAML: ")
+    assert "(while scanning a quoted scalar at line 2, column 11; parsing failed at" in out.stderr
+
+
 def test_every_command_explains_itself():
     """``--help`` of every command and sub-command formats (a bare % in a help text did not)."""
     from fjsense.commands.cli import build_parser
