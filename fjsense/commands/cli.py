@@ -321,8 +321,10 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     add("run", cmd_run, "run bridge, worker, sink and notifier as one supervised group "
         "(restarted with backoff when they exit)")
     from fjsense.commands.alerts import add_parser as add_alerts
+    from fjsense.commands.deadletters import add_parser as add_deadletters
 
     add_alerts(sub)
+    add_deadletters(sub)
     for kind in kinds.values():
         for ref in kind.commands:
             resolve(ref)(sub)

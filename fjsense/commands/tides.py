@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -20,6 +20,7 @@ from rich.table import Table
 
 from fjsense.catalog import catalog_of
 from fjsense.commands import output
+from fjsense.commands.arguments import instant
 from fjsense.credentials import Credentials
 from fjsense.kinds.tide import (
     CONSTITUENTS,
@@ -35,19 +36,6 @@ from streams.harmonics import TideModel
 
 PASS = 1
 console = output.console(stderr=True)
-
-
-def instant(text: str, end: bool = False) -> datetime:
-    """An ISO date or time as UTC; a date alone is its midnight, or as an ``end`` the next."""
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) - timedelta(microseconds=1) if end else moment
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
