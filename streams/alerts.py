@@ -148,6 +148,10 @@ class _Engine:
                 site=site.id if site is not None else None, region=region)))
         return out
 
+    @staticmethod
+    def due(state: dict[str, Any], wall: float) -> bool:
+        return True  # rules judge the watermark every tick (for, keep_firing_for, nodata)
+
     def tick_groups(self, state: dict[str, Any], wall: float) -> list[Output]:
         """Let event time pass for every group held in ``state``."""
         for groups in state.values():

@@ -32,6 +32,7 @@ from streams.ecology import (
     salinity_from_conductivity,
 )
 from streams.qartod import FAIL, PASS, SUSPECT, check
+from streams.silence import heard, silent
 
 CARRIED = tuple(n for n in CheckedReading.model_fields
                 if n not in ("site", "device", "seq", "ts", "bloom_risk", "qc_flags"))
@@ -138,8 +139,27 @@ class QualityProcessor:
         self.config: BuoySettings = KIND.section(settings)
         self.stations = stations(catalog)
         self.places = {s.id: (s.lat, s.lon) for s in catalog.sites_of(KIND.name)}
+        self.silence = KIND.common(settings).close_after_silence_seconds
+
+    def due(self, state: dict[str, Any], wall: float) -> bool:
+        return bool(state.get("hours")) and silent(state, wall, self.silence)
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        """The station fell silent: every hour it holds is final now, judged on what came."""
+        if not self.due(state, wall):
+            return []
+        hours, station = state["hours"], state["station"]
+        state["final"] = max(float(k) for k in hours) + HOUR
+        out = []
+        for start in sorted(hours, key=int):
+            hour = self._hour(station, float(start), hours.pop(start))
+            if hour is not None:
+                out.append(Output(QUALITY.topic, station, hour))
+        return out
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+        heard(state, batch.timestamp)
+        state["station"] = batch.key
         hours: dict[str, dict[str, list[float]]] = state.setdefault("hours", {})
         for reading in batch.items:
             at = reading.ts.timestamp()

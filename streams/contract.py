@@ -48,4 +48,9 @@ class Ticking(Processor, Protocol):
     """A processor that also acts as time passes without data (e.g. alert rules)."""
 
     def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
-        """Let time pass for ``state`` at wall-clock time ``wall``; return what to publish."""
+        """Let time pass for ``state`` at wall-clock time ``wall``; return what to publish.
+        The state is written only with outputs: a tick that changes it says so in one."""
+
+    def due(self, state: dict[str, Any], wall: float) -> bool:
+        """Whether ``tick`` has anything to do now; read-only and cheap, for every key every
+        tick (the runner copies a state only to tick it)."""

@@ -42,6 +42,7 @@ from fjsense.settings import Settings
 from streams import seen
 from streams.cell_processor import district_of
 from streams.contract import Batch, Output
+from streams.silence import heard, silent
 
 COUNTS = ("samples", "good_samples", "rsrp_good_samples", *BIN_COLUMNS)
 
@@ -61,8 +62,29 @@ class CoverageParts:
         self.sinr_good = sinr_index_at_least(self.config.sinr_good_db)
         # RSRP index edges of the bins, highest first: ≥ −85 dBm ⇔ index ≥ 72, …
         self.bin_edges = [rsrp_index_at_least(dbm) for dbm in RSRP_BIN_EDGES]
+        self.silence = KIND.common(settings).close_after_silence_seconds
+
+    def due(self, state: dict[str, Any], wall: float) -> bool:
+        return bool(state.get("windows")) and silent(state, wall, self.silence)
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        """A site fallen silent: its windows are final now (as if its time had moved past
+        their lateness), its counts sent once more, whole (the sums absorb a repeat), and its
+        samples for them that come later are late."""
+        if not self.due(state, wall):
+            return []
+        windows = state["windows"]
+        out = [self._part(state["site"], start, area, counts)
+               for start in sorted(windows, key=int)
+               for area, counts in sorted(windows[start].items())]
+        last_end = max(int(s) for s in windows) + self.config.window_seconds
+        state["watermark"] = last_end + self.config.allowed_lateness_seconds
+        self._forget(state, state["watermark"])
+        return out
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+        heard(state, batch.timestamp)
+        state["site"] = batch.key
         site, window = batch.key, self.config.window_seconds
         district = "district:" + self.districts[site]
         windows: dict[str, dict[str, list[int]]] = state.setdefault("windows", {})

@@ -186,9 +186,12 @@ def attach(app: faust.App, processor: Processor, source: Stream, partitions: int
                 entry = dict(table[key])  # read afresh: the agent may have moved it meanwhile
                 if entry.get("partition") not in ours:
                     continue
+                now = time.time()
+                if not ticking.due(entry["state"], now):
+                    continue
                 state = copy.deepcopy(entry["state"])
                 try:
-                    outputs = ticking.tick(state, time.time())
+                    outputs = ticking.tick(state, now)
                     if outputs:
                         await commit(key, entry, entry["offset"], state, outputs)
                 except Exception:

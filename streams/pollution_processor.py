@@ -32,6 +32,7 @@ from fjsense.kinds.pollution import (
 from fjsense.settings import Settings
 from streams import seen
 from streams.contract import Batch, Output
+from streams.silence import heard, silent
 
 HOUR = 3600
 SIGNS = ("stuck_s", "pinned", "zero_flow")
@@ -65,6 +66,23 @@ class PollutionProcessor:
         self.config: PollutionSettings = KIND.section(settings)
         self.points = {d.id: d.spec for _, d in catalog.devices(KIND.name)
                        if isinstance(d.spec, PollutionPoint)}
+        self.silence = KIND.common(settings).close_after_silence_seconds
+
+    def due(self, state: dict[str, Any], wall: float) -> bool:
+        return any(st["hours"] and silent(st, wall, self.silence) for st in state.values())
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        """A point fallen silent: every hour it holds is final now, an incomplete one judged
+        as such (not valid under HJ 75), and packets for it that come later are late."""
+        out: list[Output] = []
+        for mn, st in state.items():
+            if not (st["hours"] and silent(st, wall, self.silence)):
+                continue
+            st["final_before"] = max(int(h) for h in st["hours"]) + HOUR
+            hours = self._close(st, st["site"], mn, self.points[mn], list(st["hours"]))
+            out += [Output(HOURLY.topic, st["site"], h) for h in hours]
+            out += [Output(HOURS.topic, st["site"], h) for h in point_hours(hours)]
+        return out
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         out: list[Output] = []
@@ -72,6 +90,8 @@ class PollutionProcessor:
         for reading in batch.items:
             point = self.points[reading.device]
             st = state.setdefault(reading.device, {"hours": {}, "same": {}, "pinned": 0})
+            heard(st, batch.timestamp)
+            st["site"] = batch.key
             counted = st.setdefault("seen", [])
             if seen.seen(counted, reading.seq):
                 continue  # a duplicate packet: counted once
@@ -137,7 +157,8 @@ class PollutionProcessor:
     def _add_to_hour(self, st: dict[str, Any], r: PollutionReading) -> bool:
         """Add a real-time packet to its hour; False when that hour is final already."""
         begin = int(r.ts.timestamp() // HOUR * HOUR)
-        if begin + HOUR + self.config.allowed_lateness_seconds <= st.get("newest", 0.0):
+        if begin + HOUR + self.config.allowed_lateness_seconds <= st.get("newest", 0.0) or \
+                begin < st.get("final_before", -math.inf):
             return False
         hour = str(begin)
         factors = st["hours"].setdefault(hour, {})
@@ -156,17 +177,23 @@ class PollutionProcessor:
         newest = st.get("newest")
         if newest is None:
             return []
+        return self._close(st, site, r.device, point, [
+            h for h in st["hours"] if int(h) + HOUR + self.config.allowed_lateness_seconds
+            <= newest])
+
+    def _close(self, st: dict[str, Any], site: str, mn: str, point: PollutionPoint,
+               hours: list[str]) -> list[HourlyAverage]:
+        """``hours`` of the point, final: averaged and judged, and dropped from its state."""
         expected = int(HOUR / point.interval_seconds)
         out = []
-        for hour in sorted(h for h in st["hours"]
-                           if int(h) + HOUR + self.config.allowed_lateness_seconds <= newest):
+        for hour in sorted(hours, key=int):
             begin = int(hour)
             for code, (total, samples, flagged) in sorted(st["hours"].pop(hour).items()):
                 limit = point.limit(code)
                 avg = total / samples if samples else None
                 valid = samples >= self.config.valid_share * expected
                 out.append(HourlyAverage(
-                    site=site, mn=r.device, hour=_moment(begin), pollutant=code, avg=avg,
+                    site=site, mn=mn, hour=_moment(begin), pollutant=code, avg=avg,
                     samples=samples, expected=expected, flagged=flagged, valid=valid,
                     limit=limit, exceeded=bool(valid and limit is not None and avg is not None
                                                and avg > limit),

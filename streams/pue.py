@@ -157,6 +157,27 @@ class SitePue:
         state.latest[device] = max(state.latest.get(device, t), t)
         return self._finalize(state)
 
+    @staticmethod
+    def newest_reading(state: SiteState) -> float | None:
+        return max((pts[-1][0] for pts in state.points.values() if pts), default=None)
+
+    def open_windows(self, state: SiteState) -> bool:
+        """Whether readings wait in windows not final yet."""
+        newest = self.newest_reading(state)
+        return newest is not None and state.finalized_until is not None and \
+            state.finalized_until <= newest
+
+    def close(self, state: SiteState) -> list[PueWindow]:
+        """The site fell silent: every window up to the one holding its newest reading is
+        final now (an incomplete one with its reason), and readings for them that come later
+        are late."""
+        if not self.open_windows(state):
+            return []
+        w = self.config.window
+        end = (self.newest_reading(state) // w + 1) * w  # type: ignore[operator]
+        state.latest = dict.fromkeys(state.latest, end + self.config.lateness)
+        return self._finalize(state)
+
     def _finalize(self, state: SiteState) -> list[PueWindow]:
         watermark = state.watermark(self.config.idle)
         assert watermark is not None and state.finalized_until is not None

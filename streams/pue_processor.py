@@ -13,6 +13,7 @@ from fjsense.kinds.power import KIND, PUE, PowerDevice, PueSettings
 from fjsense.settings import Settings
 from streams.contract import Batch, Output
 from streams.pue import Late, MeterSpec, PueConfig, SitePue, SiteState
+from streams.silence import HEARD, heard, silent
 
 
 class PueProcessor:
@@ -29,12 +30,28 @@ class PueProcessor:
             idle=pue.idle_seconds,
             min_spacing=pue.min_spacing_seconds,
         )
+        self.silence = KIND.common(settings).close_after_silence_seconds
         self.sites = {site.id: SitePue(site.id, meters(site.devices), config)
                       for site in catalog.sites_of(KIND.name)}
+
+    def due(self, state: dict[str, Any], wall: float) -> bool:
+        return silent(state, wall, self.silence) and self.sites[state["site"]].open_windows(
+            SiteState.from_json(state))
+
+    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+        """A site fallen silent: its windows up to its newest reading are closed and judged."""
+        if not self.due(state, wall):
+            return []
+        site = self.sites[state["site"]]
+        site_state = SiteState.from_json(state)
+        windows = site.close(site_state)
+        state.update(site_state.to_json())
+        return [Output(PUE.topic, site.site, window) for window in windows]
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         site = self.sites[batch.key]
         site_state = SiteState.from_json(state)
+        heard_at = state.get(HEARD, batch.timestamp)
         outputs: list[Output] = []
         late: list[Late] = []
         for reading in batch.items:
@@ -44,7 +61,8 @@ class PueProcessor:
             else:
                 outputs += [Output(PUE.topic, site.site, window) for window in got]
         state.clear()
-        state.update(site_state.to_json())
+        state.update(site_state.to_json(), site=batch.key)
+        heard(state, max(heard_at, batch.timestamp))
         if late:
             outputs.append(Output(topics.DEADLETTER, self.source, late_letter(
                 batch.key, late, self.source, datetime.fromtimestamp(batch.timestamp, UTC))))
