@@ -35,6 +35,7 @@ LIANBAN = "350104LBWS000000000001"
 JIANGYIN = "350181JYWS000000000001"
 POWER = "350182HNDC000000000001"
 IDLE = 5.0  # hj212.idle_seconds here: a half-open socket is closed this soon
+SILENCE = 20.0  # pollution.close_after_silence_seconds here: a silent point's hour closes
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,8 @@ def pollution(module_settings: Settings, tmp_path_factory: pytest.TempPathFactor
               ) -> Iterator[tuple[Settings, psycopg.Connection]]:
     settings = Settings(**{**module_settings.model_dump(),
                            "hj212": {**module_settings.hj212.model_dump(),  # type: ignore[attr-defined]
-                                     "idle_seconds": IDLE}})
+                                     "idle_seconds": IDLE},
+                           "pollution": {"close_after_silence_seconds": SILENCE}})
     with pipeline(settings, tmp_path_factory.mktemp("pollution"), also=("hj212",)) as conn:
         yield settings, conn
 
@@ -216,3 +218,22 @@ def test_every_kinds_live_view_runs_as_the_read_only_role(pollution) -> None:
             rows = cur.fetchall()
             if kind.name == "pollution":
                 assert {r[1] for r in rows} >= {LIANBAN, JIANGYIN, POWER}
+
+
+def test_a_point_that_falls_silent_has_its_last_hour_closed_and_judged(pollution) -> None:
+    """Twenty minutes of real-time data, then nothing: the hour is final once the point has
+    been silent for pollution.close_after_silence_seconds, judged not valid (20 of 60
+    values), not left open until the point comes back."""
+    settings, conn = pollution
+    unit2 = "350182HNDC000000000002"
+    start = hour_start(12)
+    send(settings, scenario(settings, [unit2], start, timedelta(minutes=19)), [unit2])
+    query = "SELECT count(*) FROM pollution_hourly WHERE mn = %s AND hour = %s"
+    assert count(conn, query, unit2, start) == 0  # the hour is open
+    wait_for(lambda: count(conn, query, unit2, start) > 0, SILENCE + 60,
+             "the silent point's hour")
+    rows = conn.execute("SELECT pollutant, samples, expected, valid, exceeded FROM "
+                        "pollution_hourly WHERE mn = %s AND hour = %s", (unit2, start)).fetchall()
+    assert {p for p, *_ in rows} >= {"a21026", "a21002", "a34013"}
+    assert all((samples, expected, valid, exceeded) == (20, 60, False, False)
+               for _, samples, expected, valid, exceeded in rows)
