@@ -60,7 +60,7 @@ bench: $(VENV)/.installed system-deps bench-deps
 	$(BIN)/python -m benchmarks.alerts
 	$(BIN)/python -m benchmarks.cells
 
-dashboards: setup
+dashboards: $(VENV)/.installed
 	$(BIN)/fjsense dashboards build --out build/grafana
 
 clean:

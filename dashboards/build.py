@@ -11,6 +11,7 @@ from dashboards.alerting import alert_provisioning
 from dashboards.alerts import alerts_dashboard
 from dashboards.grafana import DATASOURCE, Dashboard
 from dashboards.pipeline import pipeline_dashboard
+from fjsense.credentials import Credentials
 from fjsense.kinds import registry
 from fjsense.kinds.base import resolve
 from fjsense.settings import Settings
@@ -23,16 +24,24 @@ def all_dashboards(settings: Settings) -> list[Dashboard]:
     return [*boards, alerts_dashboard(), pipeline_dashboard(kinds)]
 
 
-def datasource(settings: Settings) -> dict:
-    """The read-only data source; its password comes from Grafana's environment."""
+def datasource(settings: Settings, local: bool = False) -> dict:
+    """The read-only data source. In compose its host is the ``timescaledb`` service and its
+    password comes from Grafana's environment; ``local``: the embedded database on this
+    machine (127.0.0.1, ``database.port``), with the reader's password from its secrets (the
+    file is written readable by its owner only)."""
     db = settings.database
+    if local:
+        url = f"{db.host or '127.0.0.1'}:{db.port}"
+        password = Credentials(settings).db("reader").password
+    else:
+        url = f"{db.host or 'timescaledb'}:{db.port if db.host else 5432}"
+        password = "$FJSENSE_DATABASE__READER_PASSWORD"
     return {
         "apiVersion": 1,
         "datasources": [{
             "name": "fjsense", "uid": DATASOURCE["uid"], "type": DATASOURCE["type"],
-            "url": f"{db.host or 'timescaledb'}:{db.port if db.host else 5432}",
-            "user": db.reader_user,
-            "secureJsonData": {"password": "$FJSENSE_DATABASE__READER_PASSWORD"},
+            "url": url, "user": db.reader_user,
+            "secureJsonData": {"password": password},
             "jsonData": {"database": db.name, "sslmode": "disable", "timescaledb": True,
                          "postgresVersion": 1500},
             "isDefault": True, "editable": False,
@@ -40,29 +49,32 @@ def datasource(settings: Settings) -> dict:
     }
 
 
-def provider() -> dict:
+def provider(path: str = "/var/lib/grafana/dashboards/fjsense") -> dict:
     return {
         "apiVersion": 1,
         "providers": [{
             "name": "fjsense", "folder": "fjsense", "type": "file", "disableDeletion": True,
-            "options": {"path": "/var/lib/grafana/dashboards/fjsense"},
+            "options": {"path": path},
         }],
     }
 
 
-def write_provisioning(settings: Settings, out: Path) -> list[Path]:
+def write_provisioning(settings: Settings, out: Path, local: bool = False) -> list[Path]:
     """Write ``dashboards/*.json`` and ``provisioning/{datasources,dashboards,alerting}/
-    fjsense.yaml`` (the last: the alert rules as Grafana-managed rules)."""
+    fjsense.yaml`` (the last: the alert rules as Grafana-managed rules): as compose mounts
+    them, or ``local``ly, for a Grafana of one's own reading the embedded database."""
     written = []
     for dashboard in all_dashboards(settings):
         path = out / "dashboards" / f"{dashboard.uid}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(dashboard.to_json(), indent=2, ensure_ascii=False))
         written.append(path)
-    for kind, content in (("datasources", datasource(settings)), ("dashboards", provider()),
+    boards = provider(str((out / "dashboards").resolve())) if local else provider()
+    for kind, content in (("datasources", datasource(settings, local)), ("dashboards", boards),
                           ("alerting", alert_provisioning(settings))):
         path = out / "provisioning" / kind / "fjsense.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(content, sort_keys=False))
+        path.chmod(0o600 if local and kind == "datasources" else 0o644)  # a password in it
         written.append(path)
     return written

@@ -321,6 +321,17 @@ def unknown_variables(environ: dict[str, str], plugins: tuple[str, ...] = ()) ->
                   and not names_a_setting(k, plugins))
 
 
+# secrets made on first use when unset, and kept in the stack's secrets file
+GENERATED = {"database": ("admin_password", "writer_password", "reader_password"),
+             "mqtt": ("bridge_password", "notifier_password", "hj212_password")}
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, secrets shown as ``**********`` (or null when unset)."""
-    return settings.model_dump(mode="json")
+    """The settings as plain data, secrets shown as ``**********``; an unset one that is
+    generated says where it is kept (the secrets file, readable by its owner only)."""
+    data = settings.model_dump(mode="json")
+    for section, names in GENERATED.items():
+        for name in names:
+            if data[section][name] is None:
+                data[section][name] = f"(unset: generated into {settings.home / 'secrets.json'})"
+    return data

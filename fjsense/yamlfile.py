@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,17 @@ class YamlDoc:
         return YamlError(f"{self.name}:{self.line(path)}: {where or 'document'}: {reason}")
 
     def invalid(self, path: Sequence[str | int], exc: ValidationError) -> YamlError:
-        """The first problem of ``exc`` (raised validating the node at ``path``), located."""
-        first = exc.errors()[0]
-        return self.error([*path, *first["loc"]], first["msg"])
+        """The first problem of ``exc`` (raised validating the node at ``path``), located. An
+        unknown field is named first: a misspelt one would otherwise be reported only as the
+        right one missing."""
+        errors = exc.errors()
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        if not unknown:
+            first = errors[0]
+            return self.error([*path, *first["loc"]], first["msg"])
+        where, name = unknown[0]["loc"][:-1], str(unknown[0]["loc"][-1])
+        missing = [str(e["loc"][-1]) for e in errors
+                   if e["type"] == "missing" and e["loc"][:-1] == where]
+        close = difflib.get_close_matches(name, missing, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return self.error([*path, *unknown[0]["loc"]], f"unknown field {name!r}{hint}")

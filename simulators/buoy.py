@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from fjsense.catalog import Catalog, Site
 from fjsense.kinds.buoy import KIND, BuoyStation
 from fjsense.settings import Settings
+from simulators.faults import probability
 from simulators.messages import SimMessage
 from simulators.power import aligned_start
 
@@ -139,7 +140,7 @@ class BuoySimulator:
                            ("stuck-do", "the DO sensor freezes at 2.6 mg/L")):
             parser.add_argument(f"--{name}", type=episode, action="append", default=[],
                                 metavar="STATION[:START-END]", help=what)
-        parser.add_argument("--spikes", type=float, default=0.0,
+        parser.add_argument("--spikes", type=probability, default=0.0,
                             help="probability that a value spikes")
 
     def _sites(self, catalog: Catalog) -> list[Site]:

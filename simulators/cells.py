@@ -24,6 +24,7 @@ from fjsense.catalog import Catalog, Site
 from fjsense.kinds.cell import KIND, CellDevice, CellSettings
 from fjsense.kinds.mr import KIND as MR
 from fjsense.settings import Settings
+from simulators.faults import probability
 from simulators.messages import SimMessage
 from simulators.power import aligned_start
 from simulators.radio import (
@@ -292,7 +293,7 @@ class CellsSimulator:
                             metavar="CELL|SITE|district:NAME[:START-END]",
                             help="a cell, a site, or a cluster of a district's adjacent sites "
                             "falls silent (shares of the run, default 0.3-0.7)")
-        parser.add_argument("--bad-index", type=float, default=0.0,
+        parser.add_argument("--bad-index", type=probability, default=0.0,
                             help="share of samples sent with an RSRP index outside 0-126")
 
     @staticmethod

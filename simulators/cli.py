@@ -15,7 +15,7 @@ from fjsense.kinds import SensorKind, registry
 from fjsense.kinds.base import resolve
 from fjsense.settings import Settings
 from simulators.contract import Simulator
-from simulators.faults import Faults
+from simulators.faults import Faults, probability
 from simulators.messages import SimMessage, arrays
 from simulators.publisher import DevicePublisher, PublishStats
 
@@ -67,7 +67,8 @@ def add_parsers(sub: argparse._SubParsersAction, kinds: dict[str, SensorKind]) -
         p.add_argument("--batch", type=size_range, default=None, metavar="MIN-MAX",
                        help="publish JSON arrays of MIN–MAX readings per message")
         for fault in ("dropout", "duplicate", "reorder", "malformed"):
-            p.add_argument(f"--{fault}", type=float, default=0.0, help=f"probability of {fault}")
+            p.add_argument(f"--{fault}", type=probability, default=0.0,
+                           help=f"probability of {fault}, 0-1")
         simulator_of(kind).add_arguments(p)
 
 

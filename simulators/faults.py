@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,17 @@ MALFORMED = (
     b"[]",  # no reading at all
     b"{\"device\": \"%s\", \"seq\": \"x\"}",  # wrong types, missing fields
 )
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability, 0 to 1 (1.5 would be taken and publish nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
+    return value
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,8 @@ def test_local_stack_lifecycle_through_the_cli():
         assert up.returncode == 0, up.stderr
         pids = {p.name: (home / "run" / p.name).read_text() for p in (home / "run").iterdir()}
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
-        assert ("migrations applied: 0001_pipeline, 0002_alerts, power/0001_tables, "
-                "power/0002_pue_hourly") in " ".join(up.stderr.split())
+        assert ("migrations applied: 0001_pipeline, 0002_alerts, 0003_dead_letter_replay, "
+                "power/0001_tables, power/0002_pue_hourly") in " ".join(up.stderr.split())
         steps = fjsense("db", "status", env=env).stdout
         rows = [[w for w in line.split() if w != "│"] for line in steps.splitlines()]
         assert [r[:2] for r in rows if r and r[0].startswith("power/")] == [
@@ -179,3 +179,68 @@ def test_every_command_explains_itself():
     helps = [p.format_help() for p in walk(build_parser())]
     assert len(helps) > 30 and all(h.startswith("usage: fjsense") for h in helps)
     assert any("the range's 80%" in h for h in helps)
+
+
+def test_probabilities_outside_0_to_1_are_refused():
+    out = fjsense("simulate", "power", "--dropout", "1.5", "--minutes", "1")
+    assert out.returncode == 2
+    assert "--dropout: 1.5 is not a probability between 0 and 1" in out.stderr
+    assert fjsense("simulate", "buoy", "--spikes", "-0.1").returncode == 2
+
+
+def test_generated_secrets_say_where_they_are(tmp_path: Path):
+    config = json.loads(fjsense("config", "show", env={"FJSENSE_STACK__HOME": str(tmp_path)}
+                                ).stdout)
+    assert config["database"]["reader_password"] == (
+        f"(unset: generated into {tmp_path / 'secrets.json'})")
+    assert config["alerts"]["webhook_secret"] is None  # not generated: simply unset
+
+
+def test_a_misspelt_catalog_field_is_named(tmp_path: Path):
+    mine = tmp_path / "stations.yaml"
+    mine.write_text("sites:\n  - id: test-dc1\n    name: Test\n    kind: power\n"
+                    "    region: fuzhou\n    district: changle\n    lat: 25.9\n    lon: 119.5\n"
+                    "    it_design_kw: 1000\n    devices:\n"
+                    "      - {id: test-dc1-m01, circuit: facility, rated_kww: 3000}\n")
+    out = fjsense("catalog", env={"FJSENSE_CATALOG__FILE": str(mine)})
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"error: {mine}:11: sites[0].devices[0].rated_kww: unknown "
+                                  "field 'rated_kww'; did you mean 'rated_kw'?")
+
+
+def test_alert_history_options_explain_themselves():
+    out = fjsense("alerts", "history", "--help")
+    assert "how far back" in out.stdout and "transitions shown at most" in out.stdout
+
+
+def test_local_dashboards_read_the_embedded_database(tmp_path: Path):
+    out = fjsense("dashboards", "build", "--local", "--out", str(tmp_path / "g"),
+                  env={"FJSENSE_STACK__HOME": str(tmp_path / "home")})
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "g" / "provisioning" / "datasources" / "fjsense.yaml"
+    import yaml
+
+    source = yaml.safe_load(path.read_text())["datasources"][0]
+    assert (source["url"], source["user"]) == ("127.0.0.1:15432", "fjsense_reader")
+    secrets = json.loads((tmp_path / "home" / "secrets.json").read_text())
+    assert source["secureJsonData"]["password"] == secrets["db.reader"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    boards = yaml.safe_load((path.parent.parent / "dashboards" / "fjsense.yaml").read_text())
+    assert boards["providers"][0]["options"]["path"] == str((tmp_path / "g" / "dashboards"))
+    compose = fjsense("dashboards", "build", "--out", str(tmp_path / "c"))
+    source = yaml.safe_load((tmp_path / "c" / "provisioning" / "datasources" / "fjsense.yaml"
+                             ).read_text())["datasources"][0]
+    assert source["url"] == "timescaledb:5432" and compose.returncode == 0
+
+
+def test_db_shell_is_psql_as_the_role(settings: Settings):
+    from fjsense.commands.processes import settings_env
+    from sinks.migrate import bootstrap
+
+    bootstrap(settings)  # the database and its roles
+
+    out = subprocess.run([sys.executable, "-m", "fjsense.commands.cli", "db", "shell",
+                          "--role", "reader", "--", "-Atc", "SELECT current_user"],
+                         env=settings_env(settings), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "fjsense_reader"

@@ -213,7 +213,8 @@ def test_every_kinds_live_view_runs_as_the_read_only_role(pollution) -> None:
         for kind in registry(settings.plugins).values():
             if kind.live_view is None:
                 continue
-            cur = conn.execute(kind.live_view.sql)  # type: ignore[arg-type]
+            cur = conn.execute(kind.live_view.sql,  # type: ignore[arg-type]
+                               kind.live_view.parameters(settings))
             assert len(cur.description) == len(kind.live_view.columns), kind.name
             rows = cur.fetchall()
             if kind.name == "pollution":

@@ -144,8 +144,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     history = actions.add_parser("history", help="transitions and whether they were notified")
     history.add_argument("--rule")
     history.add_argument("--group")
-    history.add_argument("--since", default="24h")
-    history.add_argument("--limit", type=int, default=100)
+    history.add_argument("--since", default="24h",
+                         help="how far back, as 90s, 30m, 24h or seconds (default 24h)")
+    history.add_argument("--limit", type=int, default=100,
+                         help="transitions shown at most, newest first (default 100)")
     history.add_argument("--json", action="store_true")
     for parser in actions.choices.values():
         parser.set_defaults(func=cmd_alerts)

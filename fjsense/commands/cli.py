@@ -220,7 +220,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
-    from fjsense.commands.healthcheck import health_checks
+    from fjsense.commands.healthcheck import brief, health_checks
 
     checks = health_checks(settings, args.component)
     if args.json:
@@ -229,7 +229,7 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
     else:
         table = Table("", "what", "name", "state", "detail")
         for c in checks:
-            detail = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in c.detail.items())
+            detail = ", ".join(f"{k}={brief(v)}" for k, v in c.detail.items())
             table.add_row("✓" if c.ok else "✗", c.what, c.name, c.state, detail)
         output.console().print(table)
     if not all(c.ok for c in checks):
@@ -239,7 +239,9 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     from simulators.cli import simulate
 
-    simulate(settings, args)
+    stats = simulate(settings, args)
+    console.print(f"published {stats.published:,} messages ({stats.readings:,} readings) as "
+                  f"{args.kind} devices")
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> None:
@@ -256,8 +258,30 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_dashboards_build(settings: Settings, args: argparse.Namespace) -> None:
     from dashboards.build import write_provisioning
 
-    written = write_provisioning(settings, args.out)
+    written = write_provisioning(settings, args.out, local=args.local)
     console.print(f"wrote {len(written)} files under {args.out}")
+    if args.local:
+        console.print(f"for your own Grafana: set paths.provisioning (GF_PATHS_PROVISIONING) to "
+                      f"{(args.out / 'provisioning').resolve()}; its data source reads the "
+                      f"embedded database at 127.0.0.1:{settings.database.port} as "
+                      f"{settings.database.reader_user}")
+
+
+def cmd_db_shell(settings: Settings, args: argparse.Namespace) -> None:
+    """psql as a database role, its password from the environment or the secrets file."""
+    import shutil
+
+    from fjsense.credentials import Credentials
+
+    psql = shutil.which("psql")
+    if psql is None:
+        raise SystemExit("error: psql is missing: install the PostgreSQL client (e.g. "
+                         "'sudo apt-get install postgresql-client')")
+    db, login = settings.database, Credentials(settings).db(args.role)
+    psql_args = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+    env = {**os.environ, "PGPASSWORD": login.password}
+    os.execve(psql, [psql, "-h", db.host or "127.0.0.1", "-p", str(db.port), "-U",
+                     login.username, "-d", db.name, *psql_args], env)
 
 
 def cmd_dashboards_publish(settings: Settings, args: argparse.Namespace) -> None:
@@ -305,6 +329,13 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     db = sub.add_parser("db", help="database").add_subparsers(required=True)
     add("migrate", cmd_migrate, "create database and roles, apply migrations", db)
     add("status", cmd_db_status, "show the applied and pending migration steps", db)
+    shell = add("shell", cmd_db_shell, "psql as a database role (password from the "
+                "environment or the secrets file)", db)
+    shell.add_argument("--role", choices=("reader", "writer", "admin"), default="reader",
+                       help="reader (read-only, default), writer or admin")
+    shell.add_argument("psql_args", nargs=argparse.REMAINDER,
+                       help="after --, passed to psql, e.g. -- -c 'SELECT count(*) FROM "
+                            "buoy_observations'")
     bridge = add("bridge", cmd_bridge, "run the MQTT → Kafka bridge in the foreground")
     bridge.add_argument(
         "--client-id", default=None, help="MQTT client id (its persistent session); default: "
@@ -349,8 +380,11 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
                      help="recorded seconds per second; 0 = as fast as the pipeline takes it")
 
     dash = sub.add_parser("dashboards", help="Grafana dashboards").add_subparsers(required=True)
-    add("build", cmd_dashboards_build, "write dashboards and provisioning files", dash
-        ).add_argument("--out", type=Path, default=Path("build/grafana"))
+    build = add("build", cmd_dashboards_build, "write dashboards and provisioning files", dash)
+    build.add_argument("--out", type=Path, default=Path("build/grafana"))
+    build.add_argument("--local", action="store_true",
+                       help="provisioning for a Grafana of your own on this machine: the "
+                            "embedded database (127.0.0.1, database.port) as the reader role")
     pub = add("publish", cmd_dashboards_publish, "push dashboards through Grafana's API", dash)
     pub.add_argument("--url", required=True)
     pub.add_argument("--token", default=os.environ.get("FJSENSE_GRAFANA_TOKEN"),

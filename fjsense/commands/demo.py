@@ -25,6 +25,7 @@ from rich.table import Table
 from dashboards.build import write_provisioning
 from fjsense import topics
 from fjsense.catalog import catalog_of
+from fjsense.commands import output
 from fjsense.commands.processes import Components
 from fjsense.credentials import Credentials
 from fjsense.health import probe
@@ -69,6 +70,7 @@ class Observer:
     """Reads the pipeline from the outside: Kafka end offsets and database rows."""
 
     def __init__(self, settings: Settings, publisher: DevicePublisher) -> None:
+        self.settings = settings
         self.kinds = registry(settings.plugins)
         self.publisher = publisher
         self.health = settings.health
@@ -88,8 +90,9 @@ class Observer:
         rows = stages(self.kinds)
         for _, key in rows[1:]:
             counts[key] = self.count(key) if "." not in key else self.end_offsets(key)
-        views = [(kind, self.db.execute(kind.live_view.sql).fetchall())  # type: ignore[arg-type]
-                 for kind in self.kinds.values() if kind.live_view is not None]
+        views = [(kind, self.db.execute(
+            kind.live_view.sql, kind.live_view.parameters(self.settings)).fetchall())  # type: ignore[arg-type]
+            for kind in self.kinds.values() if kind.live_view is not None]
         firing = self.db.execute(
             "SELECT group_key, rule || CASE WHEN inhibited IS NULL THEN '' ELSE ' (inhibited: ' "
             "|| inhibited || ')' END, at, value FROM (SELECT DISTINCT ON (rule, group_key) * "
@@ -103,18 +106,46 @@ class Observer:
         self.db.close()
 
 
+SHOWN_ALERTS = 12  # firing alerts listed in the live view; the rest are counted
+
+
 def render(now: Snapshot, before: Snapshot | None, remaining: float,
-           kinds: dict[str, SensorKind]) -> Group:
-    parts: list[Table | Panel] = [pipeline_table(now, before, kinds)]
-    parts += [live_view(kind, rows) for kind, rows in now.views]
-    alerts = Table("station", "rule", "since", "value", title="firing alerts")
-    for site, rule, at, value in now.firing:
-        alerts.add_row(site, rule, f"{at:%Y-%m-%d %H:%M}", _fmt(value))
+           kinds: dict[str, SensorKind], height: int) -> Group:
+    """Components and firing alerts first, then the pipeline, then as many kinds' own views as
+    ``height`` lines hold; the others are folded into one line (the summary shows them all)."""
     supervised = " · ".join(f"{name} {c['state']} (restarts {c['restarts']})"
                             for name, c in now.components.items()) or "supervisor not answering"
-    parts += [alerts, Panel(f"{supervised}\n{remaining:,.0f} s left · Ctrl-C stops early",
-                            title="components", expand=False)]
+    parts: list[Table | Panel | str] = [
+        Panel(f"{supervised}\n{remaining:,.0f} s left · Ctrl-C stops early",
+              title="components", expand=False)]
+    alerts = Table("station", "rule", "since", "value",
+                   title=f"firing alerts ({len(now.firing)})")
+    for site, rule, at, value in now.firing[:SHOWN_ALERTS]:
+        alerts.add_row(site, rule, f"{at:%Y-%m-%d %H:%M}", _fmt(value))
+    if len(now.firing) > SHOWN_ALERTS:
+        alerts.add_row(f"… and {len(now.firing) - SHOWN_ALERTS} more", "", "", "")
+    parts += [alerts, pipeline_table(now, before, kinds)]
+    left = height - 4 - (min(len(now.firing), SHOWN_ALERTS + 1) + 5) - (len(kinds) + 5) - 1
+    folded = []
+    for kind, rows in now.views:
+        needed = len(rows) + 5  # title, borders, header
+        if needed <= left:
+            parts.append(live_view(kind, rows))
+            left -= needed
+        else:
+            folded.append(kind.name)
+    if folded:
+        parts.append(f"(folded for a short screen: {', '.join(folded)}; the summary at the end "
+                     "shows every view)")
     return Group(*parts)
+
+
+def progress_line(now: Snapshot, remaining: float, kinds: dict[str, SensorKind]) -> str:
+    """The demo's state in one plain line, for output that is not a terminal."""
+    stored = sum(now.counts[kind.table.name] for kind in kinds.values())
+    return (f"{now.counts['published']:,} messages published, {stored:,} readings stored, "
+            f"{now.counts[topics.DEADLETTER]:,} dead letters, {len(now.firing)} alerts firing, "
+            f"{remaining:,.0f} s left")
 
 
 def pipeline_table(now: Snapshot, before: Snapshot | None,
@@ -156,7 +187,7 @@ def _fmt(value: object) -> str:
 
 
 def run_demo(settings: Settings, minutes: float, speed: float) -> None:
-    console = Console()
+    console = output.console()
     kinds = registry(settings.plugins)
     stack = LocalStack(settings)
     already_up = all(service.pid() is not None for service in stack.local_services())
@@ -191,23 +222,12 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
         sim = threading.Thread(target=publisher.run, args=(messages, stop), daemon=True)
         observer = Observer(settings, publisher)
         sim.start()
-        deadline = time.monotonic() + minutes * 60
-        before: Snapshot | None = None
-        with Live(console=console, refresh_per_second=2) as live:
-            try:
-                while sim.is_alive() or time.monotonic() < deadline:
-                    snap = observer.snapshot()
-                    live.update(render(snap, before, max(deadline - time.monotonic(), 0), kinds))
-                    before = snap
-                    if time.monotonic() >= deadline and not sim.is_alive():
-                        break
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+        watch(console, observer, sim, time.monotonic() + minutes * 60, kinds)
         stop.set()
         sim.join(10)
         time.sleep(3)  # let the last readings reach the database
         summary(console, observer.snapshot(), settings)
+        next_steps(console, settings)
     finally:
         stop.set()
         publisher.close()
@@ -219,6 +239,50 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
         else:
             stack.down()
             console.print("stopped the bridge, worker, sink, notifier and the local stack")
+
+
+PROGRESS_SECONDS = 10.0  # a plain progress line this often when output is not a terminal
+
+
+def watch(console: Console, observer: Observer, sim: threading.Thread, deadline: float,
+          kinds: dict[str, SensorKind]) -> None:
+    """Until the time is up and the simulators are done: a live view on a terminal, a plain
+    progress line every ``PROGRESS_SECONDS`` otherwise (``| tee`` shows something at once)."""
+    before: Snapshot | None = None
+    printed = 0.0
+    try:
+        with Live(console=console, refresh_per_second=2,
+                  auto_refresh=console.is_terminal) as live:
+            while sim.is_alive() or time.monotonic() < deadline:
+                snap = observer.snapshot()
+                remaining = max(deadline - time.monotonic(), 0)
+                if console.is_terminal:
+                    live.update(render(snap, before, remaining, kinds, console.size.height))
+                elif time.monotonic() - printed >= PROGRESS_SECONDS:
+                    print(progress_line(snap, remaining, kinds), flush=True)
+                    printed = time.monotonic()
+                before = snap
+                if time.monotonic() >= deadline and not sim.is_alive():
+                    break
+                time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+
+
+def next_steps(console: Console, settings: Settings) -> None:
+    """What a new user can do next, where things went."""
+    home = settings.home
+    console.print(Panel("\n".join([
+        "keep the components running:  fjsense run   (the stack stays up: fjsense up / down)",
+        "look at the data:             fjsense db shell --role reader   (psql as that role)",
+        "firing alerts and history:    fjsense alerts list · fjsense alerts history",
+        (f"notifications:                the log receiver writes {home / 'logs' / 'notify.log'};"
+        " webhook and e-mail go where alerts.webhook_url, alerts.smtp_host say"),
+        (f"dashboards:                   written to {home / 'grafana'}; for a Grafana of your "
+        "own: fjsense dashboards build --local --out DIR (provisioning for this embedded "
+        "database), then point Grafana's provisioning at DIR"),
+        "refused messages:             fjsense deadletters list"]),
+        title="next steps", expand=False))
 
 
 def summary(console: Console, snap: Snapshot, settings: Settings) -> None:

@@ -6,6 +6,7 @@ not answer, a consumer group further behind than ``health.max_lag`` records.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,7 @@ def lag_checks(settings: Settings) -> list[Check]:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka.servers,
                                  client_id="fjsense-health", request_timeout_ms=5000)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka.servers,
-                                 request_timeout_ms=5000)
+                                 request_timeout_ms=5000, enable_auto_commit=False)
     except KafkaError as exc:
         return [Check("lag", group, False, "unknown", {"error": str(exc)})
                 for group in GROUPS.values()]
@@ -105,3 +106,21 @@ def health_checks(settings: Settings, component: str | None = None) -> list[Chec
     if component is not None:
         return component_checks(settings, (component,))
     return component_checks(settings, REQUIRED) + server_checks(settings) + lag_checks(settings)
+
+
+LISTED = 4  # a list or mapping of at most this many entries is shown whole in the table
+
+
+def brief(value: Any) -> str:
+    """A detail as the table shows it: short values whole, long lists and mappings counted
+    (a worker holds 100+ partitions; ``--json`` lists them all)."""
+    if not isinstance(value, list | tuple | dict) or len(value) <= LISTED:
+        return json.dumps(value, default=str)
+    if isinstance(value, dict):
+        pairs = [v for v in value.values() if isinstance(v, list | tuple) and len(v) == 2]
+        if len(pairs) == len(value):  # partition: (offset taken, end)
+            behind = sum(1 for taken, end in pairs
+                         if taken is not None and end is not None and end > taken + 1)
+            return f"{len(value)} partitions, {behind} behind"
+        return f"{len(value)} entries"
+    return f"{len(value)} items"

@@ -227,6 +227,19 @@ class LiveView:
     title: str
     sql: str
     columns: tuple[str, ...]
+    # settings ("section.name") passed to ``sql`` as its %s parameters, in order: a threshold
+    # shown beside the value it judges
+    params: tuple[str, ...] = ()
+
+    def parameters(self, settings: Any) -> list[Any]:
+        """The values of ``params`` in ``settings``."""
+        out = []
+        for path in self.params:
+            value = settings
+            for part in path.split("."):
+                value = getattr(value, part)
+            out.append(value)
+        return out
 
 
 class KindSettings(BaseModel):

@@ -153,10 +153,14 @@ KIND = SensorKind(
     dashboards=("dashboards.datacenter:datacenter_dashboard",),
     simulator="simulators.power:PowerSimulator",
     live_view=LiveView(
-        "energy-based PUE per site (latest window)",
-        "SELECT DISTINCT ON (site) site, window_end, pue, pue_rolling, instant_kw_ratio "
+        "energy-based PUE per site (latest window); the alert fires above the target and "
+        "clears only below the clear level",
+        "SELECT DISTINCT ON (site) site, window_end, pue, pue_rolling, %s::float8 AS target, "
+        "%s::float8 AS clears_below, instant_kw_ratio "
         "FROM pue_windows ORDER BY site, window_end DESC",
-        ("site", "window end", "PUE 1 min", "PUE 15 min", "kW ratio now"),
+        ("site", "window end", "PUE 1 min", "PUE 15 min", "target", "clears below",
+         "kW ratio now"),
+        params=("pue.target", "pue.resolve_below"),
     ),
     # meters: the programme's metering history starts well after 2000, and a meter whose
     # clock was reset reads 1970 or 2000-01-01; a PUE window is final within minutes
