@@ -16,13 +16,15 @@ from sinks.migrate import bootstrap
 
 
 @contextmanager
-def pipeline(settings: Settings, logs: Path, also: tuple[str, ...] = ()
+def pipeline(settings: Settings, logs: Path, also: tuple[str, ...] = (),
+             core: tuple[str, ...] = ("bridge", "worker", "sink")
              ) -> Iterator[psycopg.Connection]:
-    """Migrated database, bridge, worker and sink (and ``also``, e.g. the HJ 212 gateway)
-    ready, alerts without a group wait; yields an admin connection, stops them all after."""
+    """Migrated database, bridge, worker and sink (``core``: fewer where a test needs only
+    raw readings stored, which spares the worker's start) and ``also`` (e.g. the HJ 212
+    gateway) ready, alerts without a group wait; yields an admin connection, stops them all."""
     bootstrap(settings)
     parts = Components(settings, logs, FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0")
-    names = ("bridge", "worker", "sink", *also)
+    names = (*core, *also)
     for name in names:
         parts.start(name)
     try:

@@ -244,3 +244,17 @@ def test_db_shell_is_psql_as_the_role(settings: Settings):
                          env=settings_env(settings), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "fjsense_reader"
+
+
+def test_a_replay_file_with_no_readable_row_exits_1_with_one_message(tmp_path: Path):
+    """A CO-OPS export whose times no reader takes publishes nothing and says so once: the
+    count and the first five problems, not a line each."""
+    path = tmp_path / "CO-OPS 8761724.csv"
+    path.write_text("t,v,s\n" + "".join(f"09/{d:02d}/2005 01:00,1.0,0.1\n" for d in range(1, 30)))
+    out = fjsense("replay", str(path), "--as", "xiamen-tide")
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: NOAA CO-OPS water level "
+                                                   "CSV (m, GMT), but no row could be read: "
+                                                   "29 lines not read: line 2: ")
+    assert lines[0].endswith("; and 24 more")

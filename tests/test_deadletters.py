@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.publish as publish
 import pytest
 
-from fjsense.commands.processes import settings_env, wait_for
+from fjsense.commands.processes import Components, settings_env, wait_for
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
 from tests.running import count, pipeline
@@ -41,37 +41,50 @@ def test_refused_readings_come_back_once_their_cause_is_fixed(module_settings: S
                          "tide": {"earliest_ts": "2000-01-01T00:00:00Z"}})
     head = tmp_path / "can1998 first two days.csv"
     head.write_text("".join(CAN1998.read_text().splitlines(keepends=True)[:48]))
-    with pipeline(strict, tmp_path / "strict") as conn:
-        fjsense(strict, "replay", str(head), "--as", STATION)
-        login = Credentials(strict).device("pingtan-b1-b1")
-        publish.single("fj/buoy/pingtan-b1/pingtan-b1-b1", json.dumps(
-            {"device": "pingtan-b1-b1", "seq": 1, "ts": "2026-12-01T00:00:00Z", "ph": 15}),
-            qos=1, hostname="127.0.0.1", port=strict.mqtt.port,
-            auth={"username": login.username, "password": login.password},
-            protocol=5)
-        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
-                               "'%%tide.earliest_ts%%'") == 48, 60, "48 letters")
-        wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
-                               "'%%ph 15.0%%'") == 1, 60, "the pH letter")
-    listed = letters(module_settings, "--stage", "ingest", "--reason", "TIDE.EARLIEST_TS")
-    assert len(listed) == 48 and len({x["id"] for x in listed}) == 48
-    assert set(listed[0]) >= {"id", "stage", "reason", "source", "received_at", "replayed_at"}
-    assert {x["source"] for x in listed} == {f"fj/tide/{STATION}/luoyuan-tg1"}
-    assert all(x["replayed_at"] is None for x in listed)
-    assert json.loads(listed[0]["payload"])["ts"] == "1998-01-01T00:00:00Z"
+    # the sink runs throughout; only the bridge, which judges readings, is started again with
+    # the setting fixed (raw readings and dead letters need no worker)
+    with pipeline(module_settings, tmp_path / "sink", core=("sink",)) as conn:
+        bridge = Components(strict, tmp_path / "strict")
+        bridge.start("bridge")
+        try:
+            bridge.wait_ready("bridge")
+            fjsense(strict, "replay", str(head), "--as", STATION)
+            login = Credentials(strict).device("pingtan-b1-b1")
+            publish.single("fj/buoy/pingtan-b1/pingtan-b1-b1", json.dumps(
+                {"device": "pingtan-b1-b1", "seq": 1, "ts": "2026-12-01T00:00:00Z", "ph": 15}),
+                qos=1, hostname="127.0.0.1", port=strict.mqtt.port,
+                auth={"username": login.username, "password": login.password}, protocol=5)
+            wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                                   "'%%tide.earliest_ts%%'") == 48, 60, "48 letters")
+            wait_for(lambda: count(conn, "SELECT count(*) FROM dead_letters WHERE reason LIKE "
+                                   "'%%ph 15.0%%'") == 1, 60, "the pH letter")
+        finally:
+            bridge.stop_all()
+        listed = letters(module_settings, "--stage", "ingest", "--reason", "TIDE.EARLIEST_TS")
+        assert len(listed) == 48 and len({x["id"] for x in listed}) == 48
+        assert set(listed[0]) >= {"id", "stage", "reason", "source", "received_at",
+                                  "replayed_at"}
+        assert {x["source"] for x in listed} == {f"fj/tide/{STATION}/luoyuan-tg1"}
+        assert all(x["replayed_at"] is None for x in listed)
+        assert json.loads(listed[0]["payload"])["ts"] == "1998-01-01T00:00:00Z"
 
-    with pipeline(module_settings, tmp_path / "fixed") as conn:  # the setting fixed
-        out = fjsense(module_settings, "deadletters", "replay", "--reason", "earliest_ts")
-        assert out.stdout.startswith("48 dead letters not replayed before: 48 sent again")
-        query = "SELECT count(*) FROM tide_observations WHERE station = %s AND ts < '2000-01-01'"
-        wait_for(lambda: count(conn, query, STATION) == 48, 120, "the 1998 levels stored")
-        again = fjsense(module_settings, "deadletters", "replay", "--reason", "earliest_ts")
-        assert again.stdout.startswith("0 dead letters not replayed before: 0 sent again")
-        still = fjsense(module_settings, "deadletters", "replay", "--reason", "ph 15")
-        assert "1 still refused" in still.stdout
-        assert count(conn, query, STATION) == 48  # nothing doubled
-        assert count(conn, "SELECT count(*) FROM tide_readings WHERE site = %s AND "
-                     "ts < '2000-01-01'", STATION) == 48
+        fixed = Components(module_settings, tmp_path / "fixed")  # the setting fixed
+        fixed.start("bridge")
+        try:
+            fixed.wait_ready("bridge")
+            out = fjsense(module_settings, "deadletters", "replay", "--reason", "earliest_ts")
+            assert out.stdout.startswith("48 dead letters not replayed before: 48 sent again")
+            query = "SELECT count(*) FROM tide_readings WHERE site = %s AND ts < '2000-01-01'"
+            wait_for(lambda: count(conn, query, STATION) == 48, 120, "the 1998 levels stored")
+            again = fjsense(module_settings, "deadletters", "replay", "--reason", "earliest_ts")
+            assert again.stdout.startswith("0 dead letters not replayed before: 0 sent again")
+            still = fjsense(module_settings, "deadletters", "replay", "--reason", "ph 15")
+            assert "1 still refused" in still.stdout
+            assert count(conn, query, STATION) == 48  # nothing doubled
+            assert count(conn, "SELECT count(DISTINCT seq) FROM tide_readings WHERE site = %s "
+                         "AND ts < '2000-01-01'", STATION) == 48
+        finally:
+            fixed.stop_all()
     ph = letters(module_settings, "--reason", "ph 15.0")
     assert len(ph) == 2 and sum(x["replayed_at"] is not None for x in ph) == 1
     assert all(x["replayed_at"] is not None for x in letters(

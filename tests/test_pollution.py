@@ -35,7 +35,7 @@ LIANBAN = "350104LBWS000000000001"
 JIANGYIN = "350181JYWS000000000001"
 POWER = "350182HNDC000000000001"
 IDLE = 5.0  # hj212.idle_seconds here: a half-open socket is closed this soon
-SILENCE = 20.0  # pollution.close_after_silence_seconds here: a silent point's hour closes
+SILENCE = 10.0  # pollution.close_after_silence_seconds here: a silent point's hour closes
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ def test_an_operators_file_adds_sites_and_replaces_by_id(tmp_path: Path):
     (("circuit: it,", "circuit: gas,"), ":12: sites[0].devices[1].circuit: Input should be"),
     (("    it_design_kw: 500\n", ""), ":2: sites[0].it_design_kw: Field required"),
     (("    it_design_kw: 500\n", "    it_design_kw: 500\n    pue_goal: 1.2\n"),
-     ":10: sites[0].pue_goal: Extra inputs are not permitted"),
+     ":10: sites[0].pue_goal: unknown field 'pue_goal'"),
     (("kind: power", "kind: windmill"), ":4: sites[0].kind: unknown sensor kind 'windmill'"),
     (("region: fuzhou", "region: taipei"), ":5: sites[0].region: unknown region 'taipei'"),
     (("district: fuqing", "district: siming"), ":6: sites[0].district: region 'fuzhou' has no district 'siming'"),
