@@ -27,6 +27,15 @@ def _days(text: str) -> float | None:
     return value if 36500 < value < 146000 else None  # 1800 to 2100 in days since 1700
 
 
+def _is_time(text: str) -> bool:
+    """Whether a first field is an ISO 8601 time (a two-column file written with ISO times)."""
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _finite(text: str, what: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -43,7 +52,7 @@ def read_uhslc(lines: list[str]) -> Recording | None:
     """UHSLC hourly sea level in two columns: days since 1700-01-01 00:00 UTC (or an ISO 8601
     time), millimetres."""
     first = next((line.split() for line in lines if line.strip()), [])
-    if len(first) != 2 or _days(first[0]) is None:
+    if len(first) != 2 or (_days(first[0]) is None and not _is_time(first[0])):
         return None
     out = Recording("UHSLC hourly sea level (days since 1700, mm)", "tide")
     for number, line in enumerate(lines, start=1):

@@ -51,7 +51,7 @@ class PueProcessor:
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         site = self.sites[batch.key]
         site_state = SiteState.from_json(state)
-        heard_at = state.get(HEARD, batch.timestamp)
+        heard_at = state.get(HEARD, batch.timestamp)  # the state is rebuilt below
         outputs: list[Output] = []
         late: list[Late] = []
         for reading in batch.items:
@@ -62,7 +62,8 @@ class PueProcessor:
                 outputs += [Output(PUE.topic, site.site, window) for window in got]
         state.clear()
         state.update(site_state.to_json(), site=batch.key)
-        heard(state, max(heard_at, batch.timestamp))
+        heard(state, heard_at)
+        heard(state, batch.timestamp)
         if late:
             outputs.append(Output(topics.DEADLETTER, self.source, late_letter(
                 batch.key, late, self.source, datetime.fromtimestamp(batch.timestamp, UTC))))

@@ -123,6 +123,16 @@ def test_uhslc_fast_delivery_csv_of_a_1990s_record() -> None:
         datetime(1998, 1, 16, 19, tzinfo=UTC), {"level_m": 2.11})
 
 
+def test_uhslc_two_columns_with_iso_times(tmp_path: Path) -> None:
+    path = tmp_path / "hnl.asc"
+    path.write_text("".join(f"{r.ts.isoformat()} {round(r.values['level_m'] * 1000)}\n"
+                            for r in read_recording(UHSLC).rows[:24]))
+    found = read_recording(path)
+    assert found.format.startswith("UHSLC hourly sea level") and found.problems == []
+    assert [(r.ts, r.values) for r in found.rows] == [
+        (r.ts, r.values) for r in read_recording(UHSLC).rows[:24]]
+
+
 def test_uhslc_fast_fills_iso_times_and_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "h057.csv"
     path.write_text("1998,1,1,0,1200\n1998,1,1,1,-32767\n1998-01-01T02:00:00Z,1730\n"
