@@ -9,6 +9,8 @@ COPY streams streams
 COPY sinks sinks
 COPY dashboards dashboards
 COPY simulators simulators
+COPY kinds kinds
+COPY app app
 RUN pip install --no-cache-dir . \
  && useradd --system --home-dir /var/lib/fjsense --create-home fjsense
 USER fjsense

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from app.processes import Components
 from benchmarks.e2e import log
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components
 from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
 from fjsense.rules import parse_rules
 from fjsense.settings import Settings
@@ -74,7 +74,7 @@ def rules_text() -> str:
                 "rate": "kind: rate, above: 1"}[kind]  # kW/s
         rules.append(f"  - {{name: r{r:04d}, source: {SOURCE}, metric: kw, {test}, "
                      f"severity: critical, scope: {{stations: [{scope}]}}}}")
-    return ("rules:\n" + "\n".join(rules) + "\nroutes:\n  - {receivers: [webhook], "
+    return ("shipped: false\nrules:\n" + "\n".join(rules) + "\nroutes:\n  - {receivers: [webhook], "
             "group_by: [rule, group_key], group_wait: 0s, group_interval: 0s, "
             "repeat_interval: 1h}\n")
 

@@ -28,21 +28,21 @@ from pathlib import Path
 import psycopg
 from kafka import KafkaProducer
 
+from app.processes import Components, wait_for
 from benchmarks.e2e import copy_rate, paho_rate, peak_rss_mb, timed
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
-from fjsense.kinds.mr import KIND as MR
-from fjsense.kinds.mr import MrReading
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack, isolated_settings
-from simulators.cells import CellsSimulator
+from kinds.cells.coverage import CoverageParts, CoverageSums
+from kinds.cells.mr import KIND as MR
+from kinds.cells.mr import MrReading
+from kinds.cells.simulator import CellsSimulator
 from simulators.messages import SimMessage
 from simulators.publisher import DevicePublisher
 from sinks.migrate import bootstrap
 from streams.contract import Batch
-from streams.coverage import CoverageParts, CoverageSums
 
 Cell = tuple[str, str, float, float]  # site, cell, lat, lon
 

@@ -42,14 +42,14 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from app.processes import Components, wait_for
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
-from fjsense.kinds.power import KIND
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack, isolated_settings
 from fjsense.stack.service import free_port
+from kinds.power.kind import KIND
 from simulators.messages import SimMessage
 from simulators.publisher import DevicePublisher
 from sinks.migrate import bootstrap

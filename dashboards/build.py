@@ -12,15 +12,14 @@ from dashboards.alerts import alerts_dashboard
 from dashboards.grafana import DATASOURCE, Dashboard
 from dashboards.pipeline import pipeline_dashboard
 from fjsense.credentials import Credentials
-from fjsense.kinds import registry
-from fjsense.kinds.base import resolve
+from fjsense.registry import registry
 from fjsense.settings import Settings
 
 
 def all_dashboards(settings: Settings) -> list[Dashboard]:
     """Every kind's dashboards, then the platform's: alerts and pipeline."""
     kinds = registry(settings.plugins)
-    boards = [resolve(ref)(settings) for kind in kinds.values() for ref in kind.dashboards]
+    boards = [board(settings) for kind in kinds.values() for board in kind.load("dashboards")]
     return [*boards, alerts_dashboard(), pipeline_dashboard(kinds)]
 
 

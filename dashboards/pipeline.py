@@ -4,7 +4,7 @@ every kind of the registry."""
 from __future__ import annotations
 
 from dashboards.grafana import Dashboard, Panel
-from fjsense.kinds import SensorKind
+from fjsense.registry import SensorKind
 
 
 def _per_stage(kinds: dict[str, SensorKind]) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fjsense.kinds import SensorKind, registry
+from fjsense.registry import SensorKind, registry
 from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc, YamlError
 
 CatalogError = YamlError
-SHIPPED = ("catalog.yaml", "cells.yaml")  # the 5G sites, laid out by simulators/cell_sites.py
+SHIPPED = ("catalog.yaml", "cells.yaml")  # the 5G sites, laid out by kinds/cells/sites.py
 ID = r"^[a-z0-9][a-z0-9-]*$"
 
 

@@ -43,10 +43,14 @@ class Credentials:
 
     def mqtt_service(self, service: str) -> Login:
         """``service`` is ``bridge`` (reads every device topic), ``notifier`` (writes alerts)
-        or ``hj212`` (the gateway: writes the pollution topics)."""
-        mqtt = self.settings.mqtt
-        user = getattr(mqtt, f"{service}_username")
-        return Login(user, self.store.get(f"mqtt.{service}", getattr(mqtt, f"{service}_password")))
+        or a kind's component (its own section's login, e.g. the HJ 212 gateway's)."""
+        if service in ("bridge", "notifier"):
+            mqtt = self.settings.mqtt
+            return Login(getattr(mqtt, f"{service}_username"), self.store.get(
+                f"mqtt.{service}", getattr(mqtt, f"{service}_password")))
+        section = self.settings.section(service)
+        return Login(getattr(section, "username"),  # noqa: B009
+                     self.store.get(f"mqtt.{service}", getattr(section, "password")))  # noqa: B009
 
     def device(self, device_id: str) -> Login:
         return Login(device_id, self.store.get(f"device.{device_id}"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from fjsense.kinds.base import Record
+from fjsense.sensorkind import Record
 
 
 class DeadLetter(Record):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from fjsense.kinds import registry
+from fjsense.registry import registry
 from fjsense.settings import Settings
 from fjsense.topics import topic_names
 

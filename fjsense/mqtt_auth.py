@@ -1,7 +1,8 @@
 """Mosquitto password file and ACL generated from the station catalog.
 
 Each device may publish only under its own topic; the bridge may read every device topic; the
-notifier may publish alerts. Anonymous clients are refused.
+notifier may publish alerts; a kind's component (a gateway) may publish its kind's readings.
+Anonymous clients are refused.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import secrets
 
 from fjsense.catalog import Catalog
 from fjsense.credentials import Credentials
-from fjsense.kinds import registry
+from fjsense.registry import registry
 
 _PBKDF2_ITERATIONS = 101  # Mosquitto 2.0's own default for `$7$` (PBKDF2-SHA512) hashes
 
@@ -26,7 +27,9 @@ def password_line(username: str, password: str) -> str:
 
 
 def password_file(catalog: Catalog, creds: Credentials) -> str:
-    logins = [creds.mqtt_service(s) for s in ("bridge", "notifier", "hj212")]
+    services = ("bridge", "notifier", *(c.name for k in registry(creds.settings.plugins).values()
+                                        for c in k.components))
+    logins = [creds.mqtt_service(s) for s in services]
     logins += [creds.device(device.id) for _, device in catalog.devices()]
     return "".join(password_line(login.username, login.password) + "\n" for login in logins)
 
@@ -37,9 +40,11 @@ def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
     lines = [f"user {creds.mqtt_service('bridge').username}"]
     lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]
     lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic readwrite {alert_prefix}/#"]
-    if "pollution" in kinds:  # the HJ 212 gateway publishes for the monitors
-        lines += ["", f"user {creds.mqtt_service('hj212').username}",
-                  f"topic write {kinds['pollution'].mqtt_filter}"]
+    for kind in kinds.values():  # a gateway publishes for devices that cannot speak MQTT
+        for component in kind.components:
+            lines += ["", f"user {creds.mqtt_service(component.name).username}"]
+            if component.publishes:
+                lines.append(f"topic write {kind.mqtt_filter}")
     for site, device in catalog.devices():
         lines += ["", f"user {device.id}"]
         lines += [f"topic write {kind.mqtt_topic(site.id, device.id)}"

@@ -26,9 +26,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fjsense.catalog import Catalog, Site
-from fjsense.kinds import registry
-from fjsense.kinds.base import Stream
-from fjsense.rulefile import parse_rule_text, read_rule_file, seconds
+from fjsense.registry import registry
+from fjsense.rulefile import parse_rule_text, read_rule_files, seconds
+from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
 from fjsense.yamlfile import YamlDoc, YamlError
@@ -183,30 +183,36 @@ def _check_catalog_field(limit: CatalogValue, catalog: Catalog, fail: Any, name:
 
 
 def load_rules(settings: Settings, catalog: Catalog, path: Path | None = None) -> RuleSet:
-    """Read and check a rule file (default: ``alerts.rules_file``, else the shipped one)."""
-    return rules_of(read_rule_file(settings, path), settings, catalog)
+    """The kinds' shipped rules merged with the operator's file (``path``, default
+    ``alerts.rules_file``), checked."""
+    return rules_of(read_rule_files(settings, path), settings, catalog)
 
 
 def parse_rules(text: str, name: str, settings: Settings, catalog: Catalog) -> RuleSet:
-    return rules_of(parse_rule_text(text, name, settings), settings, catalog)
+    """The rules of ``text`` alone (no shipped ones), checked."""
+    return rules_of([parse_rule_text(text, name, settings)], settings, catalog)
 
 
-def rules_of(doc: YamlDoc, settings: Settings, catalog: Catalog) -> RuleSet:
+def rules_of(docs: list[YamlDoc], settings: Settings, catalog: Catalog) -> RuleSet:
+    """The rules of ``docs`` in order, checked; a later file's rule replaces an earlier
+    file's rule of the same name, in its place (the operator's file is last), while one
+    file naming a rule twice is refused."""
     kinds = registry(settings.plugins)
     streams = all_streams(kinds)
-    rules: list[Rule] = []
     by_name: dict[str, Rule] = {}
-    for n, item in enumerate(doc.data["rules"]):
-        try:
-            rule = Rule.model_validate(item)
-        except ValidationError as exc:
-            raise doc.invalid(["rules", n], exc) from None
-        if rule.name in by_name:
-            raise doc.error(["rules", n, "name"], f"a rule named {rule.name!r} exists already")
-        _check(rule, doc, n, streams, catalog, set(kinds), by_name)
-        rules.append(rule)
-        by_name[rule.name] = rule
-    return RuleSet(tuple(rules), streams, doc.name)
+    for doc in docs:
+        mine: set[str] = set()
+        for n, item in enumerate(doc.data["rules"]):
+            try:
+                rule = Rule.model_validate(item)
+            except ValidationError as exc:
+                raise doc.invalid(["rules", n], exc) from None
+            if rule.name in mine:
+                raise doc.error(["rules", n, "name"], f"a rule named {rule.name!r} exists already")
+            _check(rule, doc, n, streams, catalog, set(kinds), by_name)
+            mine.add(rule.name)
+            by_name[rule.name] = rule
+    return RuleSet(tuple(by_name.values()), streams, docs[-1].name if docs else "no rules")
 
 
 def in_scope(rule: Rule, site: Site | None) -> bool:

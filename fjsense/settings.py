@@ -36,9 +36,6 @@ class MqttSettings(_Section):
     bridge_password: SecretStr | None = Field(None, description="Generated into .fjsense/ if unset")
     notifier_username: str = "fjsense-notifier"
     notifier_password: SecretStr | None = None
-    hj212_username: str = "fjsense-hj212"
-    hj212_password: SecretStr | None = Field(
-        None, description="The HJ 212 gateway's login: it may write only fj/pollution/+/+")
     qos: int = Field(1, ge=1, le=2, description="0 would let the broker drop readings: refused")
     receive_maximum: int = Field(
         200, ge=1, le=65535, description="Unacknowledged QoS 1 messages the broker may send us"
@@ -105,16 +102,8 @@ class SinkSettings(_Section):
     poll_timeout_ms: int = Field(500, ge=10)
 
 
-class Hj212Settings(_Section):
-    """The HJ 212-2017 TCP gateway (``fjsense hj212``) of pollution-source monitors."""
-
-    host: str = Field("127.0.0.1", description="Address it listens on (0.0.0.0 in compose)")
-    port: int = Field(18212, ge=0, le=65535, description="TCP port the monitors connect to")
-    idle_seconds: float = Field(
-        600, gt=0, description="A connection silent this long is closed (a half-open socket)")
-    max_line_bytes: int = Field(
-        16384, ge=64, description="A line longer than this is dropped (a packet is at most "
-        "9,999 bytes of data and 12 of frame)")
+# the platform's own processes; a kind may add its own (``SensorKind.components``)
+PLATFORM_COMPONENTS = ("run", "bridge", "worker", "sink", "notify")
 
 
 class HealthSettings(_Section):
@@ -126,12 +115,12 @@ class HealthSettings(_Section):
     worker_port: int = Field(18092, ge=0, le=65535)
     sink_port: int = Field(18093, ge=0, le=65535)
     notify_port: int = Field(18094, ge=0, le=65535)
-    hj212_port: int = Field(18095, ge=0, le=65535)
     max_lag: int = Field(
         100_000, ge=0, description="Consumer lag (records) above which `fjsense health` fails")
 
     def port(self, component: str) -> int:
-        """The endpoint port of ``component`` (run, bridge, worker, sink or notify)."""
+        """The endpoint port of platform component ``component`` (run, bridge, worker, sink
+        or notify); a kind's component has its own (``Settings.health_port``)."""
         port: int = getattr(self, f"{component}_port")
         return port
 
@@ -201,7 +190,6 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     catalog: CatalogSettings = CatalogSettings()
     health: HealthSettings = HealthSettings()
-    hj212: Hj212Settings = Hj212Settings()
     supervise: SuperviseSettings = SuperviseSettings()
     stack: StackSettings = StackSettings()
     plugins: tuple[str, ...] = Field(
@@ -251,6 +239,14 @@ class Settings(BaseSettings):
             raise LookupError(f"no settings section {name!r}")  # noqa: TRY004
         return value
 
+    def health_port(self, component: str) -> int:
+        """The health endpoint port of any component: the platform's from ``health``, a
+        kind's component from its own section (``{component}.health_port``)."""
+        if component in PLATFORM_COMPONENTS:
+            return self.health.port(component)
+        port: int = getattr(self.section(component), "health_port")  # noqa: B009
+        return port
+
     @property
     def home(self) -> Path:
         return self.stack.home.resolve()
@@ -259,9 +255,16 @@ class Settings(BaseSettings):
 NOT_SETTINGS = frozenset({"FJSENSE_CONFIG", "FJSENSE_GRAFANA_TOKEN"})
 
 
+def component_sections(plugins: tuple[str, ...] = ()) -> dict[str, type[BaseModel]]:
+    """The settings sections of the kinds' components (``hj212`` …), by component name."""
+    from fjsense.registry import registry
+
+    return {c.name: c.settings_model for k in registry(plugins).values() for c in k.components}
+
+
 def kind_sections(plugins: tuple[str, ...] = ()) -> dict[str, type[BaseModel]]:
     """Settings sections declared by the sensor kinds, by section name."""
-    from fjsense.kinds import registry
+    from fjsense.registry import registry
 
     return {name: model for k in registry(plugins).values() for name, model in k.sections.items()}
 
@@ -323,14 +326,15 @@ def unknown_variables(environ: dict[str, str], plugins: tuple[str, ...] = ()) ->
 
 # secrets made on first use when unset, and kept in the stack's secrets file
 GENERATED = {"database": ("admin_password", "writer_password", "reader_password"),
-             "mqtt": ("bridge_password", "notifier_password", "hj212_password")}
+             "mqtt": ("bridge_password", "notifier_password")}
 
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The settings as plain data, secrets shown as ``**********``; an unset one that is
     generated says where it is kept (the secrets file, readable by its owner only)."""
     data = settings.model_dump(mode="json")
-    for section, names in GENERATED.items():
+    generated = {**GENERATED, **{name: ("password",) for name in component_sections(settings.plugins)}}
+    for section, names in generated.items():
         for name in names:
             if data[section][name] is None:
                 data[section][name] = f"(unset: generated into {settings.home / 'secrets.json'})"

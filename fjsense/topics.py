@@ -1,6 +1,6 @@
 """Platform streams shared by every kind: dead letters and alert transitions (typed records).
 
-Each kind's own raw and derived streams are declared by the kind (``fjsense.kinds``).
+Each kind's own raw and derived streams are declared by the kind (``fjsense.registry``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from fjsense.deadletter import DEAD_LETTER_COLUMNS, DeadLetter, dead_letter_row
-from fjsense.kinds.base import Record, SensorKind, Stream, Table
+from fjsense.sensorkind import Record, SensorKind, Stream, Table
 
 DEADLETTER = "fj.deadletter"
 ALERTS = "fj.alerts"

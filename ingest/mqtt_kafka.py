@@ -32,7 +32,7 @@ from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
 from fjsense.health import Health
 from fjsense.kafka_admin import producer_batch_bytes
-from fjsense.kinds import registry
+from fjsense.registry import registry
 from fjsense.settings import Settings
 from ingest.contract import BridgeStats
 from ingest.validate import KEPT_BYTES, Checked, Validator

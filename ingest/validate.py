@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fjsense.catalog import Catalog, Device, Site
 from fjsense.deadletter import DeadLetter
-from fjsense.kinds import Reading, SensorKind
+from fjsense.registry import Reading, SensorKind
 from fjsense.settings import Settings
 
 KEPT_BYTES = 64 * 1024  # of an oversized message, what its dead letter keeps

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fjsense.catalog import catalog_of
-from fjsense.kinds import SensorKind, registry
-from fjsense.kinds.base import resolve
+from fjsense.registry import SensorKind, registry
 from fjsense.settings import Settings
 from simulators.contract import Simulator
 from simulators.faults import Faults, probability
@@ -42,8 +41,7 @@ def size_range(text: str) -> tuple[int, int]:
 
 
 def simulator_of(kind: SensorKind) -> Simulator:
-    assert kind.simulator is not None
-    simulator: Simulator = resolve(kind.simulator)()
+    simulator: Simulator = kind.load("simulator")()
     return simulator
 
 

@@ -8,8 +8,6 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-HJ212 = "hj212"  # the "topic" of a packet sent over TCP to the HJ 212 gateway, not MQTT
-
 
 @dataclass(frozen=True)
 class SimMessage:
@@ -19,6 +17,9 @@ class SimMessage:
     device: str
     seqs: tuple[int, ...]  # the readings it carries (none for a malformed message)
     valid: bool = True
+    # a kind's component that takes it over TCP instead of MQTT (a gateway: the device's
+    # protocol is not MQTT); ``topic`` is then unused, and an empty payload hangs up
+    via: str | None = None
 
 
 def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
@@ -38,7 +39,7 @@ def arrays(messages: Iterable[SimMessage], smallest: int, largest: int,
                           tuple(s for p in parts for s in p.seqs))
 
     for msg in messages:
-        if not msg.valid or msg.topic == HJ212:  # HJ 212 packets go one by one
+        if not msg.valid or msg.via is not None:  # a gateway's packets go one by one
             yield msg
             continue
         parts = held.setdefault(msg.topic, [])

@@ -1,5 +1,6 @@
 """Publishes simulated messages over MQTT, one connection per device with its own login (and
-HJ 212 packets over TCP to the gateway, one connection per monitor)."""
+the messages of a device that speaks another protocol over TCP to its kind's gateway
+component, one connection per device)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import paho.mqtt.client as mqtt
 
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
-from simulators.messages import HJ212, SimMessage
+from simulators.messages import SimMessage
 
 
 @dataclass
@@ -23,7 +24,7 @@ class PublishStats:
     valid: set[tuple[str, int]] = field(default_factory=set)  # (device, seq) of valid readings
     malformed: list[bytes] = field(default_factory=list)
     last_event_time: float = 0.0
-    replies: int = 0  # HJ 212 data replies from the gateway
+    replies: int = 0  # lines a gateway answered
 
 
 class DevicePublisher:
@@ -44,7 +45,7 @@ class DevicePublisher:
         self.creds = Credentials(settings)
         self.speed = speed
         self.clients: dict[str, mqtt.Client] = {}
-        self.sockets: dict[str, socket.socket] = {}  # HJ 212 monitors' TCP connections
+        self.sockets: dict[str, socket.socket] = {}  # devices' TCP connections to a gateway
         self.stats = PublishStats()
 
     def _client(self, device: str) -> mqtt.Client:
@@ -72,8 +73,8 @@ class DevicePublisher:
                 max(t0 + (msg.at - first) / self.speed, msg.at), stop
             ):
                 break
-            if msg.topic == HJ212:
-                self._hj212(msg)
+            if msg.via is not None:
+                self._tcp(msg, msg.via)
             else:
                 pending.append(self._client(msg.device).publish(msg.topic, msg.payload, qos=1))
             if len(pending) >= self.ack_every or msg.at - synced >= self.sync_seconds:
@@ -92,19 +93,21 @@ class DevicePublisher:
             p.wait_for_publish(30)
         return self.stats
 
-    def _hj212(self, msg: SimMessage) -> None:
-        """An HJ 212 packet over the monitor's own TCP connection (an empty one drops the
-        connection); the gateway's replies are read as they come."""
+    def _tcp(self, msg: SimMessage, via: str) -> None:
+        """A line over the device's own TCP connection to component ``via``, at its
+        section's ``host``:``port`` (an empty one drops the connection); the gateway's
+        replies are read as they come."""
         conn = self.sockets.get(msg.device)
         if not msg.payload:
             if conn is not None:
                 self._hang_up(self.sockets.pop(msg.device))
             return
         if conn is None:
-            host = self.settings.hj212.host
+            section = self.settings.section(via)
+            host: str = getattr(section, "host")  # noqa: B009
             conn = socket.create_connection(
-                ("127.0.0.1" if host in ("0.0.0.0", "") else host, self.settings.hj212.port),
-                timeout=30)
+                ("127.0.0.1" if host in ("0.0.0.0", "") else host,
+                 getattr(section, "port")), timeout=30)  # noqa: B009
             conn.setblocking(False)
             self.sockets[msg.device] = conn
         payload = msg.payload if msg.payload.endswith(b"\r\n") else msg.payload + b"\r\n"

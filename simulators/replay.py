@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fjsense.catalog import Catalog, Site
-from fjsense.kinds import registry
+from fjsense.registry import registry
 from fjsense.settings import Settings
 from simulators.messages import SimMessage
 from simulators.publisher import DevicePublisher, PublishStats
@@ -43,7 +43,7 @@ def replay_messages(recording: Recording, site: Site, topic_of: str) -> Iterator
 
 def replay(settings: Settings, catalog: Catalog, path: Path, station: str,
            speed: float, console: Console) -> PublishStats:
-    recording = read_recording(path)
+    recording = read_recording(path, registry(settings.plugins))
     site = station_for(catalog, station, recording)
     if recording.problems:
         console.print(f"[yellow]{path}: {summary(recording.problems)} (skipped)")

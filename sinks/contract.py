@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from fjsense.kinds.base import Table
+from fjsense.sensorkind import Table
 
 
 class Sink(Protocol):

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from psycopg import sql
 from pydantic import AwareDatetime
 
-from fjsense.kinds.base import Table, is_json
+from fjsense.sensorkind import Table, is_json
 
 SQL_TYPES: dict[Any, str] = {
     float: "double precision", int: "bigint", str: "text", bool: "boolean",

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from fjsense.credentials import Credentials
-from fjsense.kinds import registry
+from fjsense.registry import registry
 from fjsense.settings import Settings
 from sinks.ddl import create_table, timescale
 

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from fjsense.kinds.base import Table
+from fjsense.sensorkind import Table
 from fjsense.topics import DEADLETTER, PLATFORM_STREAMS
 
 log = logging.getLogger(__name__)

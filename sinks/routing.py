@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from fjsense.rulefile import read_rule_file, seconds
+from fjsense.rulefile import operator_rule_file, seconds
 from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc
 
@@ -57,8 +57,9 @@ def receiver_names(settings: Settings) -> list[str]:
 
 
 def load_routes(settings: Settings, doc: YamlDoc | None = None) -> list[Route]:
-    """The rule file's routes, checked (receivers must be configured), or the default one."""
-    doc = read_rule_file(settings) if doc is None else doc
+    """The operator's routes (``doc``, default: the ``alerts.rules_file``), checked: each
+    receiver must be configured. Without any, one route sends everything to every receiver."""
+    doc = doc or operator_rule_file(settings) or YamlDoc.parse("routes: []", "(no rule file)")
     alerts = settings.alerts
     defaults = {"group_wait": alerts.group_wait_seconds,
                 "group_interval": alerts.group_interval_seconds,

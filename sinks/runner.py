@@ -22,7 +22,7 @@ from aiokafka.errors import CommitFailedError
 from fjsense.credentials import Credentials
 from fjsense.health import Health
 from fjsense.kafka_admin import consumer_fetch_wait_ms
-from fjsense.kinds.base import Stream
+from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
 from sinks.postgres import PostgresSink
 from sinks.tables import stored_streams

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fjsense.kinds import registry
-from fjsense.kinds.base import Stream
+from fjsense.registry import registry
+from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
 

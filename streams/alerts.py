@@ -24,7 +24,7 @@ from typing import Any
 
 from fjsense.catalog import Catalog, Site
 from fjsense.health import Health
-from fjsense.kinds import registry
+from fjsense.registry import registry
 from fjsense.rules import AREAS, Rule, RuleError, RuleSet, in_scope, limit_for, load_rules
 from fjsense.settings import Settings
 from fjsense.topics import ALERT_SAMPLES, ALERTS, AlertEvent, AlertSample

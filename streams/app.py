@@ -11,8 +11,7 @@ import faust
 from fjsense.catalog import Catalog, catalog_of
 from fjsense.health import Health, HealthServer
 from fjsense.kafka_admin import producer_batch_bytes
-from fjsense.kinds import registry
-from fjsense.kinds.base import resolve
+from fjsense.registry import registry
 from fjsense.rules import load_rules
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
@@ -25,8 +24,8 @@ RELOAD_SECONDS = 5.0  # how often the rule file is looked at
 
 def kind_processors(settings: Settings, catalog: Catalog) -> list[Processor]:
     """Every processor the kinds declare."""
-    return [resolve(ref)(settings, catalog)
-            for kind in registry(settings.plugins).values() for ref in kind.processors]
+    return [factory(settings, catalog) for kind in registry(settings.plugins).values()
+            for factory in kind.load("processors")]
 
 
 class HealthSensor(faust.Sensor):

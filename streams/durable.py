@@ -29,7 +29,7 @@ from faust.types import TP
 
 from fjsense.deadletter import DeadLetter
 from fjsense.health import Health
-from fjsense.kinds.base import Stream
+from fjsense.sensorkind import Stream
 from fjsense.topics import DEADLETTER
 from streams.contract import Batch, Output, Processor, Ticking
 

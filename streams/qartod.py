@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from fjsense.kinds.qc import VariableQc
+from streams.qartod_config import VariableQc
 
 PASS, SUSPECT, FAIL, MISSING = 1, 3, 4, 9
 RECENT = 3  # values the spike test's median is taken over

@@ -1,6 +1,6 @@
 """An independent PUE computation from stored counters, to check the stream processor.
 
-Written apart from ``streams.pue`` on purpose: it builds each meter's *continuous* counter
+Written apart from ``kinds.power.pue`` on purpose: it builds each meter's *continuous* counter
 (a reset or implausible jump replaced by the trapezoid of its kW readings), interpolates it at
 window boundaries, and takes rolling values by telescoping over the whole span.
 """

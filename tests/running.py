@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from fjsense.commands.processes import Components
+from app.processes import Components
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
 from sinks.migrate import bootstrap

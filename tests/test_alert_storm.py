@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from kafka import KafkaProducer
 
-from fjsense.commands.processes import Components, wait_for
+from app.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
 from fjsense.settings import Settings
@@ -28,7 +28,8 @@ from sinks.migrate import bootstrap
 pytestmark = pytest.mark.integration
 
 STATIONS = 1000
-RULES = """rules:
+RULES = """shipped: false
+rules:
   - {name: storm, source: fj.raw.power, metric: kw, group_by: site, above: 900,
      severity: critical, scope: {region: storm}}
 routes:

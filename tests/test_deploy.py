@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from app.cli import build_parser
 from dashboards.build import datasource
-from fjsense.commands.cli import build_parser
+from app.processes import all_components
+from fjsense.registry import components, registry
 from fjsense.settings import Settings, names_a_setting
 
 ROOT = Path(__file__).parent.parent
@@ -89,7 +91,25 @@ def test_bridges_each_have_their_own_session():
     assert len(set(ids)) == 2
 
 
-@pytest.mark.parametrize("name", ["bridge-1", "bridge-2", "worker", "sink", "notify", "hj212"])
+SERVED = [n if n != "bridge" else f"bridge-{i}" for n in all_components(registry())
+          for i in ((1, 2) if n == "bridge" else (0,))]
+
+
+def test_every_component_the_kinds_declare_has_its_service():
+    """A kind's component (the HJ 212 gateway) runs as its own service, listening where its
+    settings say; its devices reach it through a published port."""
+    declared = components(registry())
+    assert "hj212" in declared
+    for name, component in declared.items():
+        service = OURS[name]
+        assert service["command"] == [name]
+        if component.tcp:
+            port = component.settings_model.model_fields["port"].default
+            assert service["environment"][f"FJSENSE_{name.upper()}__HOST"] == "0.0.0.0"
+            assert any(p.endswith(f":{port}") for p in service["ports"])
+
+
+@pytest.mark.parametrize("name", SERVED)
 def test_components_restart_and_are_checked_through_their_own_endpoint(name: str):
     service = OURS[name]
     assert service["restart"] == "unless-stopped"

@@ -21,19 +21,25 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
+from app.processes import Components, wait_for
 from dashboards.alerting import alert_provisioning
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
+from kinds.power.simulator import (
+    CoolingFault,
+    CounterReset,
+    PowerScenario,
+    generate,
+    scenario_sites,
+)
 from simulators.faults import Faults
-from sinks.receivers import signature
 from simulators.messages import arrays
-from simulators.power import CoolingFault, CounterReset, PowerScenario, generate, scenario_sites
 from simulators.publisher import DevicePublisher, PublishStats
 from sinks.migrate import bootstrap
+from sinks.receivers import signature
 from tests.reference_pue import counters, energy
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from typing import Any
 from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
 from fjsense.mqtt_auth import acl_file, password_file
-from fjsense.settings import Settings
+from fjsense.settings import PLATFORM_COMPONENTS, Settings, component_sections
 from fjsense.stack.servers import Mosquitto, Postgres, Tansu
 from fjsense.stack.service import Service, ServiceError, free_port
 
@@ -18,13 +18,14 @@ __all__ = ["LocalStack", "ServiceError", "ServiceStatus", "isolated_settings"]
 
 def isolated_settings(home: Path, **sections: Any) -> Settings:
     """Settings whose servers and health endpoints all take free ports, under ``home``: a
-    stack that runs beside any other (tests, benchmarks)."""
-    health = {f"{c}_port": free_port()
-              for c in ("run", "bridge", "worker", "sink", "notify", "hj212")}
-    return Settings(mqtt={"port": free_port()}, kafka={"port": free_port()},
-                    hj212={"port": free_port()},
-                    database={"port": free_port()}, health=health, stack={"home": home},
-                    **sections)
+    stack that runs beside any other (tests, benchmarks). A kind's component takes free
+    ports for every port of its section (its health endpoint, a listening port)."""
+    health = {f"{c}_port": free_port() for c in PLATFORM_COMPONENTS}
+    components = {name: {f: free_port() for f in model.model_fields if f.endswith("port")}
+                  for name, model in component_sections(sections.get("plugins", ())).items()}
+    return Settings(**{"mqtt": {"port": free_port()}, "kafka": {"port": free_port()},
+                       "database": {"port": free_port()}, "health": health,
+                       "stack": {"home": home}, **components, **sections})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fjsense.catalog import CatalogError, load_catalog
-from fjsense.kinds.power import Datacenter, PowerDevice
+from kinds.power.kind import Datacenter, PowerDevice
 
 SITE = """sites:
   - id: fuqing-dc1

@@ -12,9 +12,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from app.processes import Components, wait_for
 from fjsense import topics
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
 from fjsense.kafka_admin import ensure_topics

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fjsense.catalog import load_catalog
-from fjsense.kinds import registry
+from fjsense.registry import registry
 from fjsense.settings import Settings
 from ingest.validate import Validator
 

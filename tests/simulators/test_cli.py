@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.cli import build_parser
 from fjsense.catalog import load_catalog
-from fjsense.commands.cli import build_parser
+from kinds.power.simulator import PowerSimulator
 from simulators.cli import span_of
 from simulators.messages import SimMessage, arrays
-from simulators.power import PowerSimulator
 
 NOW = datetime(2026, 11, 22, 9, 0, 7, tzinfo=UTC)
 

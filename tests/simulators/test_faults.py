@@ -6,9 +6,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from fjsense.catalog import load_catalog
+from kinds.power.simulator import PowerScenario, generate, scenario_sites
 from simulators.faults import Faults
 from simulators.messages import SimMessage, arrays
-from simulators.power import PowerScenario, generate, scenario_sites
 
 SCENARIO = PowerScenario(scenario_sites(load_catalog(), 2), datetime(2026, 1, 1, tzinfo=UTC),
                          timedelta(hours=1))

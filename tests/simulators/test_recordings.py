@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from simulators.recordings import read_recording
+from tests.paths import DATA, SHARED
 
-NDBC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ndbc" / "buoy_44005_2012.dat"
+NDBC = SHARED / "ndbc" / "buoy_44005_2012.dat"
 
 REALTIME_STDMET = """\
 #YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE
@@ -75,7 +76,7 @@ def test_an_unknown_format_is_refused_with_its_first_line(tmp_path: Path) -> Non
         read_recording(path)
 
 
-UHSLC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "uhslc" / "HNL2010.asc"
+UHSLC = SHARED / "uhslc" / "HNL2010.asc"
 
 
 def test_uhslc_hourly_sea_level_is_read_to_the_second_in_metres() -> None:
@@ -108,8 +109,8 @@ def test_coops_csv_in_either_header_style(tmp_path: Path, header: str) -> None:
         "line 5: time 'yesterday' is in neither '%Y-%m-%d %H:%M' nor ISO 8601"]
 
 
-CAN1998 = Path(__file__).resolve().parents[1] / "data" / "tide" / "can1998_uhslc_fast.csv"
-WYSS1 = Path(__file__).resolve().parents[1] / "data" / "ndbc" / "wyss1_2026-08.ocean"
+CAN1998 = DATA / "tide" / "can1998_uhslc_fast.csv"
+WYSS1 = DATA / "ndbc" / "wyss1_2026-08.ocean"
 
 
 def test_uhslc_fast_delivery_csv_of_a_1990s_record() -> None:

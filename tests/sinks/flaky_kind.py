@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fjsense.kinds.base import Migration, Reading, SensorKind, raw_table
+from fjsense.sensorkind import Migration, Reading, SensorKind, raw_table
 
 
 class GaugeReading(Reading):

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from fjsense.credentials import Credentials
-from fjsense.kinds.power import KIND, PUE
 from fjsense.settings import Settings
+from kinds.power.kind import KIND, PUE
 from sinks.ddl import create_table
 from sinks.migrate import bootstrap, migrate, migrations, split_statements, status
 

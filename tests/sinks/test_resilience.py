@@ -12,14 +12,14 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 
+from app.processes import Components, wait_for
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
+from kinds.power.simulator import PowerScenario, generate, scenario_sites
 from simulators.messages import arrays
-from simulators.power import PowerScenario, generate, scenario_sites
 from simulators.publisher import DevicePublisher
 from sinks.migrate import bootstrap
 from tests.reference_pue import counters, energy

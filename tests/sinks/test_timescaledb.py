@@ -19,41 +19,41 @@ from dashboards.macros import expand
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DEAD_LETTER_COLUMNS
-from fjsense.kinds.base import Stream
-from fjsense.kinds.buoy import CHECKED, OBSERVATIONS, QUALITY
-from fjsense.kinds.buoy import KIND as BUOY
-from fjsense.kinds.cell import KIND as CELL
-from fjsense.kinds.mr import COVERAGE
-from fjsense.kinds.mr import KIND as MR
-from fjsense.kinds.pollution import KIND as POLLUTION
-from fjsense.kinds.power import KIND, PUE
-from fjsense.kinds.tide import CONSTITUENTS as TIDE_CONSTITUENTS
-from fjsense.kinds.tide import FITS, PREDICTIONS
-from fjsense.kinds.tide import KIND as TIDE
+from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
 from fjsense.topics import AlertEvent
-from ingest.hj212 import parse
-from ingest.hj212_gateway import reading_of
-from simulators.buoy import BuoyScenario
-from simulators.buoy import generate as buoy_generate
-from simulators.cells import CellScenario, CellsSimulator
-from simulators.cells import generate as cells_generate
-from simulators.pollution import PollutionScenario
-from simulators.pollution import generate as pollution_generate
-from simulators.power import PowerScenario, generate, scenario_sites
-from simulators.tide import TideScenario, TideSimulator
-from simulators.tide import generate as tide_generate
+from kinds.buoy.kind import CHECKED, OBSERVATIONS, QUALITY
+from kinds.buoy.kind import KIND as BUOY
+from kinds.buoy.processor import BuoyQcProcessor, QualityProcessor
+from kinds.buoy.simulator import BuoyScenario
+from kinds.buoy.simulator import generate as buoy_generate
+from kinds.cells.cell import KIND as CELL
+from kinds.cells.coverage import CoverageParts, CoverageSums
+from kinds.cells.mr import COVERAGE
+from kinds.cells.mr import KIND as MR
+from kinds.cells.processor import CellKpiProcessor
+from kinds.cells.simulator import CellScenario, CellsSimulator
+from kinds.cells.simulator import generate as cells_generate
+from kinds.pollution.gateway import reading_of
+from kinds.pollution.hj212 import parse
+from kinds.pollution.kind import KIND as POLLUTION
+from kinds.pollution.processor import PollutionProcessor
+from kinds.pollution.simulator import PollutionScenario
+from kinds.pollution.simulator import generate as pollution_generate
+from kinds.power.kind import KIND, PUE
+from kinds.power.processor import PueProcessor
+from kinds.power.simulator import PowerScenario, generate, scenario_sites
+from kinds.tide.harmonics import TideModel
+from kinds.tide.kind import CONSTITUENTS as TIDE_CONSTITUENTS
+from kinds.tide.kind import FITS, PREDICTIONS
+from kinds.tide.kind import KIND as TIDE
+from kinds.tide.processor import TideProcessor
+from kinds.tide.simulator import TideScenario, TideSimulator
+from kinds.tide.simulator import generate as tide_generate
 from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
-from streams.buoy_processor import BuoyQcProcessor, QualityProcessor
-from streams.cell_processor import CellKpiProcessor
 from streams.contract import Batch
-from streams.coverage import CoverageParts, CoverageSums
 from streams.durable import encode
-from streams.harmonics import TideModel
-from streams.pollution_processor import PollutionProcessor
-from streams.pue_processor import PueProcessor
-from streams.tide_processor import TideProcessor
 
 START = datetime(2026, 7, 15, 4, 0, tzinfo=UTC)  # noon in Fuzhou, July
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from fjsense.catalog import load_catalog
-from fjsense.kinds.power import PUE, PueWindow
 from fjsense.rules import RuleError, explain, load_rules, parse_rules
 from fjsense.settings import Settings
 from fjsense.topics import AlertEvent, AlertSample
+from kinds.power.kind import PUE, PueWindow
 from streams.alerts import EventClock, RegionAlerts, SourceAlerts
 from streams.contract import Batch
 from streams.lifecycle import Limits, observe, tick

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fjsense.deadletter import DeadLetter
-from fjsense.kinds.base import Stream
+from fjsense.sensorkind import Stream
 from fjsense.topics import DEADLETTER
 from streams.contract import Batch, Output
 from streams.durable import guarded_step

@@ -13,13 +13,13 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 
+from app.processes import Components, wait_for
 from fjsense.catalog import load_catalog
-from fjsense.commands.processes import Components, wait_for
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
-from fjsense.kinds.power import PUE
 from fjsense.settings import Settings
-from simulators.power import PowerScenario, generate, scenario_sites
+from kinds.power.kind import PUE
+from kinds.power.simulator import PowerScenario, generate, scenario_sites
 from sinks.migrate import bootstrap
 from tests.kafka_read import read_topic
 

@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fjsense.catalog import load_catalog
-from fjsense.kinds.buoy import QUALITY, CheckedReading
-from fjsense.kinds.mr import PARTS, MrReading
-from fjsense.kinds.pollution import HOURLY, HOURS, PollutionReading
-from fjsense.kinds.power import PUE, PowerReading
 from fjsense.settings import Settings
-from streams.buoy_processor import QualityProcessor
+from kinds.buoy.kind import QUALITY, CheckedReading
+from kinds.buoy.processor import QualityProcessor
+from kinds.cells.coverage import CoverageParts
+from kinds.cells.mr import PARTS, MrReading
+from kinds.pollution.kind import HOURLY, HOURS, PollutionReading
+from kinds.pollution.processor import PollutionProcessor
+from kinds.power.kind import PUE, PowerReading
+from kinds.power.processor import PueProcessor
 from streams.contract import Batch
-from streams.coverage import CoverageParts
-from streams.pollution_processor import PollutionProcessor
-from streams.pue_processor import PueProcessor
 
 CATALOG = load_catalog()
 START = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)

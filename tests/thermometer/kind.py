@@ -1,11 +1,16 @@
-"""A thermometer: the smallest sensor kind, declared wholly inside tests/ to prove that a
-kind is one plugin. Readings are annotated by a QC check and averaged over 5 minutes."""
+"""A thermometer: the smallest sensor kind, declared wholly inside tests/thermometer/ (laid
+out as kinds/<name>/ is: kind, processor, dashboard, simulator, rules) to prove that a kind
+is one plugin. Readings are annotated by a QC check and averaged over 5 minutes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from fjsense.kinds.base import Migration, Reading, Record, SensorKind, Stream, Table, raw_table
+from fjsense.sensorkind import Migration, Reading, Record, SensorKind, Stream, Table, raw_table
 
 
 class Thermometer(BaseModel):
@@ -60,6 +65,26 @@ OBSERVED = Stream("fj.derived.thermometer.qc", TempObservation, Table(
 MEANS = Stream("fj.derived.thermometer.mean", TempMean, Table(
     "thermometer_means", TempMean, ("site", "window_start"), "window_start"))
 
+
+# its stage code, imported only by the stage that runs it (see fjsense.sensorkind)
+def processors() -> tuple[Callable[..., Any], ...]:
+    from tests.thermometer.processor import ThermometerProcessor
+
+    return (ThermometerProcessor,)
+
+
+def dashboards() -> tuple[Callable[..., Any], ...]:
+    from tests.thermometer.dashboard import dashboard
+
+    return (dashboard,)
+
+
+def simulator() -> type:
+    from tests.thermometer.simulator import ThermometerSimulator
+
+    return ThermometerSimulator
+
+
 KIND = SensorKind(
     name="thermometer",
     reading=TempReading,
@@ -70,7 +95,8 @@ KIND = SensorKind(
     settings_section="thermometer",
     settings_model=ThermometerSettings,
     migrations=(Migration("0001_tables", tables=(READINGS, OBSERVED.table, MEANS.table)),),  # type: ignore[arg-type]
-    processors=("tests.thermometer.processor:ThermometerProcessor",),
-    dashboards=("tests.thermometer.dashboard:dashboard",),
-    simulator="tests.thermometer.simulator:ThermometerSimulator",
+    processors=processors,
+    dashboards=dashboards,
+    simulator=simulator,
+    rules=Path(__file__).with_name("rules.yaml"),
 )

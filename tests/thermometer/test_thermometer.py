@@ -18,11 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from app.processes import Components, settings_env, wait_for
 from dashboards.build import all_dashboards
 from dashboards.macros import expand
 from fjsense.catalog import catalog_of
-from fjsense.commands.processes import Components, settings_env, wait_for
 from fjsense.credentials import Credentials
+from fjsense.rules import load_rules
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
 from simulators.messages import arrays
@@ -103,6 +104,23 @@ def test_five_minute_means_equal_an_independent_computation(stored):
         assert n == len(sums[start]) == 10 and mean == pytest.approx(sum(sums[start]) / n, abs=1e-9)
 
 
+def test_its_shipped_alert_rule_runs_beside_the_built_in_ones(stored, thermo: Settings):
+    """The kind's rules.yaml is merged with every kind's: the one hot minute (17) fires and
+    resolves the rule once per thermometer, through the real worker and sink."""
+    conn, _ = stored
+    names = [r.name for r in load_rules(thermo, catalog_of(thermo)).rules]
+    assert "thermometer-hot" in names and "pue-above-target" in names
+    query = ("SELECT group_key, state, value FROM alert_events WHERE rule = 'thermometer-hot' "
+             "ORDER BY group_key, at")
+    wait_for(lambda: len(conn.execute(query).fetchall()) >= 4, 60, "the hot minute's alerts",
+             lambda: conn.execute("SELECT stage, reason FROM dead_letters LIMIT 3").fetchall())
+    events = conn.execute(query).fetchall()
+    assert [(g, s) for g, s, _ in events] == [
+        ("thermo-lab1-t1", "firing"), ("thermo-lab1-t1", "resolved"),
+        ("thermo-lab1-t2", "firing"), ("thermo-lab1-t2", "resolved")]
+    assert [v for _, s, v in events if s == "firing"] == [55.0, 55.0]
+
+
 def test_its_dashboard_runs_as_the_read_only_role(stored, thermo: Settings):
     board = next(d for d in all_dashboards(thermo) if d.uid == "fjsense-thermometer")
     pipeline = next(d for d in all_dashboards(thermo) if d.uid == "fjsense-pipeline")
@@ -122,7 +140,7 @@ def test_the_cli_knows_the_kind_through_the_registry(thermo: Settings):
            **{k: v for k, v in env.items() if k.startswith("FJSENSE_")}}
 
     def fjsense(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "fjsense.commands.cli", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env,
                               capture_output=True, text=True, timeout=60)
 
     catalog = json.loads(fjsense("catalog", "--json").stdout)
