@@ -10,6 +10,7 @@ LATEST = ("(SELECT DISTINCT ON (rule, group_key) * FROM alert_events WHERE state
 
 
 def alerts_dashboard() -> Dashboard:
+    """The platform's alert dashboard: what fires now, its history, failed notifications."""
     return Dashboard(
         uid="fjsense-alerts",
         title="Alerts: firing, history, acknowledgements, deliveries",

@@ -49,6 +49,7 @@ def datasource(settings: Settings, local: bool = False) -> dict:
 
 
 def provider(path: str = "/var/lib/grafana/dashboards/fjsense") -> dict:
+    """Grafana's dashboard provider: where it reads the JSON files (compose mounts them there)."""
     return {
         "apiVersion": 1,
         "providers": [{

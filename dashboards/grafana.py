@@ -26,6 +26,7 @@ class Panel:
     options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
+        """The panel as Grafana's dashboard JSON model has it."""
         steps = [{"color": color, "value": value} for color, value in self.thresholds]
         defaults: dict[str, Any] = {"unit": self.unit}
         if steps:
@@ -85,6 +86,7 @@ class Variable:
     sql: str
 
     def to_json(self) -> dict[str, Any]:
+        """The template variable as Grafana's dashboard JSON model has it."""
         return {
             "name": self.name, "label": self.label, "type": "query", "datasource": DATASOURCE,
             "query": self.sql, "definition": self.sql, "refresh": 2, "multi": True,
@@ -102,6 +104,7 @@ class Annotation:
     columns: tuple[str, ...] = ("time", "text", "tags")
 
     def to_json(self) -> dict[str, Any]:
+        """The annotation query as Grafana's dashboard JSON model has it."""
         return {"name": self.name, "datasource": DATASOURCE, "enable": True,
                 "iconColor": self.color, "rawQuery": self.sql,
                 "target": {"refId": "Anno", "editorMode": "code", "format": "table",
@@ -118,6 +121,8 @@ ALERT_ANNOTATION = Annotation(
 
 @dataclass(frozen=True)
 class Dashboard:
+    """A dashboard as code: its panels' SQL run in tests, its JSON written for provisioning."""
+
     uid: str
     title: str
     panels: tuple[Panel, ...]
@@ -128,6 +133,7 @@ class Dashboard:
     time_from: str = "now-6h"
 
     def to_json(self) -> dict[str, Any]:
+        """The dashboard as Grafana's JSON model has it, panels laid out on the grid."""
         laid_out, x, y, row_height = [], 0, 0, 0
         for n, panel in enumerate(self.panels, start=1):
             if x + panel.width > 24:

@@ -13,6 +13,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def interval_seconds(text: str) -> int:
+    """``$__interval``'s text (``10m``, ``1h``) in seconds, as Grafana reads it."""
     match = re.fullmatch(r"'?(\d+)([smhd])'?", text.strip())
     if match is None:
         raise ValueError(f"not a Grafana interval: {text!r}")

@@ -37,6 +37,8 @@ def _latency(kinds: dict[str, SensorKind]) -> str:
 
 
 def pipeline_dashboard(kinds: dict[str, SensorKind]) -> Dashboard:
+    """The pipeline's own dashboard: readings per kind, dead letters, lateness; built from the
+    registry."""
     return Dashboard(
         uid="fjsense-pipeline",
         title="fjsense pipeline health",

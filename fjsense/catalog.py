@@ -29,11 +29,15 @@ class _Entry(BaseModel):
 
 
 class District(_Entry):
+    """A county-level district: alerts roll up by it, and 5G coverage is judged per district."""
+
     id: str = Field(pattern=ID)
     name: str
 
 
 class Region(_Entry):
+    """A prefecture-level city of Fujian: the group a region rule and a roll-up judge."""
+
     id: str = Field(pattern=ID)
     name: str
     districts: tuple[District, ...] = ()
@@ -41,6 +45,8 @@ class Region(_Entry):
 
 class Device(_Entry):
     # upper case too: an HJ 212 point's id is its MN (e.g. 010000A8900016F000169DC0)
+    """One device of a site: its id is its MQTT login, ``spec`` its kind's catalog fields."""
+
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$",
                     description="also the device's MQTT username")
     kind: str
@@ -48,6 +54,9 @@ class Device(_Entry):
 
 
 class Site(_Entry):
+    """A station (buoy, datacenter, cell site, discharge unit …) where devices are, with the
+    place and district its alerts name."""
+
     id: str = Field(pattern=ID)
     name: str
     kind: str
@@ -74,9 +83,12 @@ class Catalog(_Entry):
         return self._devices.get(device_id)
 
     def devices(self, kind: str | None = None) -> list[tuple[Site, Device]]:
+        """Every (site, device), of ``kind``'s devices only when given: the broker's logins and
+        ACL are made from them."""
         return [(s, d) for s, d in self._devices.values() if kind is None or d.kind == kind]
 
     def sites_of(self, kind: str) -> list[Site]:
+        """The sites of one kind, in catalog order: simulators and panels iterate them."""
         return [s for s in self.sites if any(d.kind == kind for d in s.devices)]
 
     @cached_property
@@ -84,6 +96,8 @@ class Catalog(_Entry):
         return {s.id: s for s in self.sites}
 
     def site(self, site_id: str) -> Site:
+        """The site ``site_id``; KeyError names it when the catalog has none (a typo in a rule
+        or a command)."""
         try:
             return self._sites[site_id]
         except KeyError:

@@ -12,6 +12,8 @@ from fjsense.settings import Settings
 
 @dataclass(frozen=True)
 class Login:
+    """A user name and its password: what a client needs, never printed."""
+
     username: str
     password: str
 
@@ -30,6 +32,8 @@ class Credentials:
         return Login(user, self.store.get(f"db.{role}", getattr(db, f"{role}_password")))
 
     def dsn(self, role: str, dbname: str | None = None) -> str:
+        """A libpq connection string for ``role``, so that no caller assembles one with a
+        password in it."""
         db = self.settings.database
         login = self.db(role)
         return psycopg.conninfo.make_conninfo(
@@ -53,4 +57,6 @@ class Credentials:
                      self.store.get(f"mqtt.{service}", getattr(section, "password")))  # noqa: B009
 
     def device(self, device_id: str) -> Login:
+        """A device's own MQTT login (its id), generated once: each device may write only its
+        own topics."""
         return Login(device_id, self.store.get(f"device.{device_id}"))

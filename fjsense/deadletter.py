@@ -14,6 +14,9 @@ from fjsense.sensorkind import Record
 
 
 class DeadLetter(Record):
+    """A refused message with its reason, kept whole so that an operator can see it and replay
+    it once the cause is fixed."""
+
     stage: str
     reason: str
     source: str
@@ -23,11 +26,14 @@ class DeadLetter(Record):
     @classmethod
     def of(cls, stage: str, reason: str, source: str, payload: bytes,
            received_at: datetime) -> DeadLetter:
+        """A letter of ``stage`` for ``payload`` (base64 on the wire: a payload need not be
+        text)."""
         return cls(stage=stage, reason=reason, source=source,
                    payload_b64=base64.b64encode(payload).decode(), received_at=received_at)
 
     @property
     def payload(self) -> bytes:
+        """The refused bytes, as they came."""
         return base64.b64decode(self.payload_b64)
 
 

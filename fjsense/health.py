@@ -33,6 +33,7 @@ class Health:
         self._probes: dict[str, Callable[[], Any]] = {}
 
     def ready(self) -> None:
+        """Say the component does its work now (probes and supervisors wait for this)."""
         self._set(READY, None)
 
     def waiting(self, what: str) -> None:
@@ -45,6 +46,8 @@ class Health:
                 self._state, self._waiting_for, self._since = state, waiting_for, time.time()
 
     def update(self, **details: Any) -> None:
+        """Add details to the report (e.g. partitions): what an operator needs to see why it
+        waits."""
         with self._lock:
             self._details.update(details)
 
@@ -54,9 +57,11 @@ class Health:
 
     @property
     def is_ready(self) -> bool:
+        """Whether the last state set was ready."""
         return self._state == READY
 
     def snapshot(self) -> dict[str, Any]:
+        """The report as served: state, what it waits for, details and every probe read now."""
         with self._lock:
             report = {"component": self.component, "state": self._state,
                       "waiting_for": self._waiting_for,
@@ -78,6 +83,7 @@ class HealthServer:
                              daemon=True).start()
 
     def close(self) -> None:
+        """Stop serving: a component shutting down must free its port for its successor."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -27,6 +27,8 @@ def password_line(username: str, password: str) -> str:
 
 
 def password_file(catalog: Catalog, creds: Credentials) -> str:
+    """Mosquitto's password file: the platform's services, the kinds' components and every
+    device of the catalog, each with its own password."""
     services = ("bridge", "notifier", *(c.name for k in registry(creds.settings.plugins).values()
                                         for c in k.components))
     logins = [creds.mqtt_service(s) for s in services]
@@ -36,6 +38,8 @@ def password_file(catalog: Catalog, creds: Credentials) -> str:
 
 def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
              plugins: tuple[str, ...] = ()) -> str:
+    """Mosquitto's ACL: least privilege per login, so a stolen device password writes only that
+    device's topics."""
     kinds = registry(plugins)
     lines = [f"user {creds.mqtt_service('bridge').username}"]
     lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]

@@ -61,6 +61,8 @@ def read_rule_files(settings: Settings, path: Path | None = None) -> list[YamlDo
 
 
 def parse_rule_text(text: str, name: str, settings: Settings) -> YamlDoc:
+    """One rule file's text, parsed with ``${section.name}`` filled from ``settings``; YamlError
+    names the file and line of a problem."""
     def setting(match: re.Match[str]) -> str:
         value: Any = settings
         for part in match.group(1).split("."):

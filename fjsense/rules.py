@@ -60,6 +60,8 @@ class Scope(_Model):
 
 
 class Rule(_Model):
+    """One alert rule as an operator writes it: what it watches, how it judges, whom it tells."""
+
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     source: str = Field(description="topic of a registry stream, or fj.alerts for a rollup")
     kind: Literal["threshold", "range", "rate", "match", "nodata", "rollup"] = "threshold"
@@ -97,6 +99,7 @@ class Rule(_Model):
 
     @property
     def summary_template(self) -> str:
+        """The summary annotation, or a default that still says what fired and where."""
         return self.annotations.get("summary", "{rule} {state} for {name}: {value}")
 
 
@@ -109,6 +112,7 @@ class RuleSet:
     name: str
 
     def of_source(self, topic: str) -> list[Rule]:
+        """The rules that watch ``topic``: each source stream gets one engine with only these."""
         return [r for r in self.rules if r.source == topic]
 
 
@@ -216,6 +220,7 @@ def rules_of(docs: list[YamlDoc], settings: Settings, catalog: Catalog) -> RuleS
 
 
 def in_scope(rule: Rule, site: Site | None) -> bool:
+    """Whether ``rule`` watches ``site`` (None: a group with no site, e.g. a region)."""
     scope = rule.scope
     if site is None:
         return not (scope.stations or scope.region or scope.kind)

@@ -120,6 +120,8 @@ class Table:
 
     @cached_property
     def columns(self) -> tuple[str, ...]:
+        """The table's columns in order: the raw extras' ``site`` first, then the model's
+        fields, then ``ingest_ts``."""
         if self.names:
             return self.names
         fields = tuple(self.model.model_fields)
@@ -185,6 +187,7 @@ class Stream:
 
     @staticmethod
     def encode(items: Sequence[BaseModel]) -> bytes:
+        """One Kafka record of ``items``: a JSON array, the unit processors and the sink take."""
         return b"[" + b",".join(i.model_dump_json().encode() for i in items) + b"]"
 
     def rows(self, key: bytes | None, timestamp_ms: int, value: bytes) -> list[tuple[Any, ...]]:
@@ -383,9 +386,11 @@ class SensorKind:
 
     @property
     def mqtt_filter(self) -> str:
+        """The topics its devices publish on (the bridge subscribes to it)."""
         return f"fj/{self.name}/+/+"
 
     def mqtt_topic(self, site: str, device: str) -> str:
+        """The one topic a device of ``site`` may publish on (its ACL line)."""
         return f"fj/{self.name}/{site}/{device}"
 
     @cached_property
@@ -395,6 +400,7 @@ class SensorKind:
 
     @property
     def streams(self) -> tuple[Stream, ...]:
+        """Its raw stream then its derived ones: the topics made and the tables the sink fills."""
         return (self.raw, *self.derived)
 
     def section(self, settings: Any) -> Any:

@@ -43,6 +43,7 @@ class MqttSettings(_Section):
 
     @property
     def external(self) -> bool:
+        """Whether an external broker is used (then the embedded one is not started)."""
         return self.host is not None
 
 
@@ -56,10 +57,12 @@ class KafkaSettings(_Section):
 
     @property
     def external(self) -> bool:
+        """Whether an external Kafka is used (then no Tansu workarounds apply)."""
         return self.bootstrap is not None
 
     @property
     def servers(self) -> str:
+        """The bootstrap servers clients use: the external ones, or the embedded broker's port."""
         return self.bootstrap or f"127.0.0.1:{self.port}"
 
 
@@ -78,6 +81,7 @@ class DatabaseSettings(_Section):
 
     @property
     def external(self) -> bool:
+        """Whether an external database is used (then the embedded one is not started)."""
         return self.host is not None
 
 
@@ -98,6 +102,9 @@ class IngestSettings(_Section):
 
 
 class SinkSettings(_Section):
+    """The Kafka → database sink: how much one transaction takes (bigger batches, fewer
+    commits)."""
+
     max_batch: int = Field(5000, ge=1, description="Records per database transaction at most")
     poll_timeout_ms: int = Field(500, ge=10)
 
@@ -135,6 +142,9 @@ class SuperviseSettings(_Section):
 
 
 class AlertSettings(_Section):
+    """The alert engine and notifier: rules, receivers, grouping and retries, each default
+    sourced."""
+
     rules_file: Path | None = Field(None, description="YAML rule file; unset = the shipped one")
     tick_seconds: float = Field(
         1.0, gt=0, description="How often rules are judged without data (no data, for, "
@@ -165,12 +175,16 @@ class AlertSettings(_Section):
 
 
 class CatalogSettings(_Section):
+    """Where the operator's own stations are, beside the shipped catalog."""
+
     file: Path | None = Field(
         None, description="Operator's catalog YAML: its regions and sites add to (or replace, by "
         "id) the shipped ones")
 
 
 class StackSettings(_Section):
+    """The embedded stack: where its servers keep data, logs and secrets."""
+
     home: Path = Field(Path(".fjsense"), description="Data, logs, pid files and secrets")
     postgres_bin_dir: Path | None = Field(None, description="Default: newest /usr/lib/postgresql")
 
@@ -204,6 +218,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the kinds' sections from the environment, then the YAML file:
+        the precedence the module's docstring promises."""
         yaml_file = Path(os.environ.get("FJSENSE_CONFIG", "fjsense.yaml"))
         return (
             init_settings,
@@ -249,6 +265,7 @@ class Settings(BaseSettings):
 
     @property
     def home(self) -> Path:
+        """The stack home, absolute: child processes may start in another folder."""
         return self.stack.home.resolve()
 
 
@@ -273,6 +290,7 @@ class KindSectionsEnvSource(PydanticBaseSettingsSource):
     """``FJSENSE_<SECTION>__<NAME>`` variables of sections that are not core fields."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: this source reads whole sections in ``__call__``."""
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:

@@ -77,4 +77,5 @@ def all_streams(kinds: dict[str, SensorKind]) -> dict[str, Stream]:
 
 
 def topic_names(kinds: dict[str, SensorKind]) -> list[str]:
+    """Every topic the platform uses: ``ensure_topics`` makes them before any component starts."""
     return list(all_streams(kinds))

@@ -71,6 +71,8 @@ class YamlDoc:
 
     @classmethod
     def parse(cls, text: str, name: str) -> YamlDoc:
+        """Parse ``text`` keeping each node's line; YamlError says where a broken construct
+        begins."""
         try:
             loader = _LOADER(text)
             try:
@@ -100,6 +102,7 @@ class YamlDoc:
         return node.start_mark.line + 1
 
     def error(self, path: Sequence[str | int], reason: str) -> YamlError:
+        """A YamlError naming the file, the line of ``path`` in it, and the field."""
         where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
         return YamlError(f"{self.name}:{self.line(path)}: {where or 'document'}: {reason}")
 

@@ -17,6 +17,9 @@ from typing import Protocol
 
 @dataclass
 class BridgeStats:
+    """What a bridge counts: readings in, forwarded, dead-lettered and acknowledged, so a test
+    can prove nothing was lost."""
+
     received: int = 0
     forwarded: int = 0  # readings (a message may carry many)
     dead_lettered: int = 0  # readings or whole messages
@@ -24,6 +27,8 @@ class BridgeStats:
 
 
 class Bridge(Protocol):
+    """What a bridge must do: acknowledge a device's message only once Kafka has it."""
+
     stats: BridgeStats
 
     def run(self, stop: threading.Event) -> None:

@@ -272,6 +272,8 @@ class MqttKafkaBridge:
         return rc
 
     def run(self, stop: threading.Event) -> None:
+        """Bridge until ``stop``, then flush Kafka and acknowledge what it confirmed: a stop
+        loses nothing."""
         mqtt_settings = self.settings.mqtt
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS

@@ -41,6 +41,7 @@ def size_range(text: str) -> tuple[int, int]:
 
 
 def simulator_of(kind: SensorKind) -> Simulator:
+    """The kind's simulator, imported now."""
     simulator: Simulator = kind.load("simulator")()
     return simulator
 
@@ -71,6 +72,7 @@ def add_parsers(sub: argparse._SubParsersAction, kinds: dict[str, SensorKind]) -
 
 
 def span_of(args: argparse.Namespace) -> timedelta:
+    """The simulated span the options ask for (FOREVER when unbounded)."""
     if args.duration is not None:
         return args.duration
     if args.minutes is not None:
@@ -96,6 +98,8 @@ def messages_of(settings: Settings, args: argparse.Namespace, now: datetime
 
 
 def simulate(settings: Settings, args: argparse.Namespace) -> PublishStats:
+    """``fjsense simulate KIND``: publish the scenario with progress; returns what was
+    published."""
     span = span_of(args)
     messages = messages_of(settings, args, datetime.now(UTC))
     publisher = DevicePublisher(settings, speed=args.speed)

@@ -14,6 +14,9 @@ from simulators.messages import SimMessage
 
 
 class Simulator(Protocol):
+    """What a kind's simulator must do: its options, its scenario, and a demo with something to
+    alert on."""
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The kind's own options of ``fjsense simulate KIND``."""
 

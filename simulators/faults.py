@@ -42,6 +42,8 @@ class Faults:
     seed: int = 0
 
     def apply(self, messages: Iterable[SimMessage]) -> Iterator[SimMessage]:
+        """The messages with drops, duplicates, reorders and malformed ones, seeded: tests count
+        what the pipeline must absorb."""
         rnd = random.Random(self.seed)
         seen: dict[str, int] = {}  # messages so far, per device
         held: list[tuple[int, SimMessage]] = []

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SimMessage:
+    """One message a simulated device sends, with the readings it carries so that tests can
+    count losses and duplicates."""
+
     at: float  # simulated event time, epoch seconds (of the last reading it carries)
     topic: str
     payload: bytes

@@ -19,6 +19,8 @@ from simulators.messages import SimMessage
 
 @dataclass
 class PublishStats:
+    """What was published, so that a test knows exactly which readings must arrive."""
+
     published: int = 0  # messages
     readings: int = 0  # valid readings sent, repeats included
     valid: set[tuple[str, int]] = field(default_factory=set)  # (device, seq) of valid readings
@@ -61,6 +63,8 @@ class DevicePublisher:
         return self.clients[device]
 
     def run(self, messages: Iterable[SimMessage], stop: threading.Event | None = None) -> PublishStats:
+        """Publish ``messages`` paced to event time until done or ``stop``; returns what was
+        published."""
         t0 = time.time()
         first: float | None = None
         synced = float("-inf")
@@ -145,6 +149,7 @@ class DevicePublisher:
         return stop.wait(delay)
 
     def close(self) -> None:
+        """Hang up every connection, reading gateways' last replies first."""
         for conn in self.sockets.values():
             self._hang_up(conn)
         for client in self.clients.values():

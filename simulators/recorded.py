@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 @dataclass(frozen=True)
 class Row:
+    """One row of a recorded file: its line, event time and values by wire name."""
+
     line: int
     ts: datetime
     values: dict[str, float]

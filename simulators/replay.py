@@ -43,6 +43,8 @@ def replay_messages(recording: Recording, site: Site, topic_of: str) -> Iterator
 
 def replay(settings: Settings, catalog: Catalog, path: Path, station: str,
            speed: float, console: Console) -> PublishStats:
+    """``fjsense replay``: a recorded file published as a catalog station, in time order, with
+    the file's timestamps."""
     recording = read_recording(path, registry(settings.plugins))
     site = station_for(catalog, station, recording)
     if recording.problems:

@@ -13,6 +13,9 @@ from fjsense.sensorkind import Table
 
 
 class Sink(Protocol):
+    """What a sink must do: stage rows per Kafka record and write them in one transaction,
+    idempotently."""
+
     def add(self, table: Table, rows: list[tuple[Any, ...]], source: str,
             timestamp_ms: int) -> None:
         """Stage the rows of one Kafka record (a batch) of topic ``source`` for ``table``."""

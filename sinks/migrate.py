@@ -28,6 +28,8 @@ Statements = list[str]
 
 @dataclass(frozen=True)
 class Step:
+    """One migration step (a kind's or the platform's) with the SQL it runs."""
+
     version: str
     base: Statements
     timescaledb: Statements
@@ -74,6 +76,8 @@ def split_statements(script: str) -> list[str]:
 
 
 def has_timescaledb(conn: psycopg.Connection) -> bool:
+    """Whether the database has TimescaleDB: tables become hypertables and views continuous
+    aggregates only then."""
     row = conn.execute(
         "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).fetchone()

@@ -86,6 +86,9 @@ def _last_message(cur: psycopg.Cursor[Any], route: str, labels: str,
 
 
 class Notifier:
+    """Reads alert transitions from the database, groups them by route and sends them to
+    receivers, with retries and exactly one delivery per notification."""
+
     def __init__(self, settings: Settings, receivers: dict[str, Receiver] | None = None,
                  routes: list[Route] | None = None) -> None:
         self.settings = settings
@@ -230,6 +233,7 @@ class Notifier:
         return None
 
     def once(self, conn: psycopg.Connection) -> None:
+        """One pass: claim new transitions, repeat what is due, deliver and record the outcome."""
         now = datetime.now(UTC)
         self.claim(conn, now)
         if time.monotonic() >= self._next_repeat:

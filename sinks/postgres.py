@@ -39,9 +39,12 @@ class PostgresSink:
 
     def add(self, table: Table, rows: list[tuple[Any, ...]], source: str,
             timestamp_ms: int) -> None:
+        """Stage the rows of one Kafka record for ``table``."""
         self._groups[table].append((source, timestamp_ms, rows))
 
     async def flush(self) -> dict[str, int]:
+        """Write what is staged in one transaction (COPY into a temporary table, then insert
+        what is new): a repeat stores nothing twice."""
         if not self._groups:
             return {}
         try:

@@ -45,12 +45,14 @@ class Message:
         return "firing" if "firing" in latest.values() else "resolved"
 
     def body(self) -> bytes:
+        """The notification as plain text: one line per alert."""
         return json.dumps({"id": self.id, "receiver": self.receiver, "route": self.route,
                            "status": self.status, "reason": self.reason,
                            "group_labels": self.group_labels, "alerts": self.events},
                           sort_keys=True, default=str).encode()
 
     def title(self) -> str:
+        """A one-line subject: the status, the first alert's rule and group, and how many more."""
         first = self.events[0]
         more = f" (+{len(self.events) - 1} more)" if len(self.events) > 1 else ""
         again = " again" if self.reason == "repeat" else ""
@@ -58,6 +60,8 @@ class Message:
 
 
 class Receiver(Protocol):
+    """Where notifications go; ``send`` raises on failure so the notifier retries."""
+
     name: str
 
     def send(self, message: Message) -> None:
@@ -65,9 +69,12 @@ class Receiver(Protocol):
 
 
 class LogReceiver:
+    """Writes notifications to the log: a receiver that always works, for the demo."""
+
     name = "log"
 
     def send(self, message: Message) -> None:
+        """Log the message."""
         for event in message.events:
             log.warning("[%s] %s %s: %s", event["severity"], event["rule"], event["state"],
                         event["summary"])
@@ -79,6 +86,8 @@ def signature(secret: str, body: bytes) -> str:
 
 
 class WebhookReceiver:
+    """POSTs a notification as JSON, signed, with an idempotency key so a retry is recognised."""
+
     name = "webhook"
 
     def __init__(self, url: str, secret: str | None, timeout: float = 5.0) -> None:
@@ -87,6 +96,7 @@ class WebhookReceiver:
         self.timeout = timeout
 
     def send(self, message: Message) -> None:
+        """POST the message; an HTTP error raises so that it is retried."""
         body = message.body()
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.id}
         if self.secret:
@@ -110,6 +120,7 @@ class MqttReceiver:
         self.client.loop_start()  # reconnects by itself
 
     def send(self, message: Message) -> None:
+        """Publish the message QoS 1 and wait for the broker to have it."""
         if not self.client.is_connected():
             raise ConnectionError("not connected to the MQTT broker")
         for event in message.events:
@@ -121,11 +132,14 @@ class MqttReceiver:
                 raise TimeoutError(f"the MQTT broker did not take {topic}")
 
     def close(self) -> None:
+        """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
 
 
 class EmailReceiver:
+    """Sends a notification by SMTP to the duty addresses."""
+
     name = "email"
 
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
@@ -133,6 +147,7 @@ class EmailReceiver:
         self.timeout = timeout
 
     def send(self, message: Message) -> None:
+        """Send the mail; an SMTP error raises so that it is retried."""
         alerts = self.alerts
         assert alerts.smtp_host is not None
         mail = EmailMessage()

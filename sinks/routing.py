@@ -21,6 +21,9 @@ from fjsense.yamlfile import YamlDoc
 
 
 class Route(BaseModel):
+    """Which alerts go to which receivers, and how they are grouped and repeated (as
+    Alertmanager's routes)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
@@ -37,6 +40,7 @@ class Route(BaseModel):
         return seconds(value)
 
     def takes(self, labels: dict[str, str]) -> bool:
+        """Whether an alert with ``labels`` matches this route."""
         return all(labels.get(k) == v for k, v in self.match.items())
 
     def group_of(self, event: dict[str, Any]) -> dict[str, str]:
@@ -83,6 +87,7 @@ def load_routes(settings: Settings, doc: YamlDoc | None = None) -> list[Route]:
 
 
 def route_of(routes: list[Route], labels: dict[str, str]) -> Route | None:
+    """The first route that takes ``labels``, as Alertmanager chooses one."""
     return next((r for r in routes if r.takes(labels)), None)
 
 

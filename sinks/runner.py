@@ -44,6 +44,7 @@ class Database:
         self.conn: psycopg.AsyncConnection | None = None
 
     async def call(self, op: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``op`` with a connection, reconnecting after an outage instead of dying."""
         delay = MIN_RETRY_SECONDS
         while True:
             try:
@@ -68,6 +69,7 @@ class Database:
                     delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def close(self) -> None:
+        """Close the connection."""
         if self.conn is not None:
             await self.conn.close()
 

@@ -29,9 +29,10 @@ from fjsense.rules import AREAS, Rule, RuleError, RuleSet, in_scope, limit_for, 
 from fjsense.settings import Settings
 from fjsense.topics import ALERT_SAMPLES, ALERTS, AlertEvent, AlertSample
 from streams.contract import Batch, Output
-from streams.lifecycle import Limits, Transition, observe, tick
+from streams.lifecycle import GroupState, Limits, Transition, observe, tick
 
 log = logging.getLogger(__name__)
+AlertState = dict[str, dict[str, GroupState]]  # rule → group → its state
 
 
 class EventClock:
@@ -43,10 +44,13 @@ class EventClock:
         self.seen_at = 0.0  # wall time when ``newest`` came
 
     def saw(self, at: float, wall: float) -> None:
+        """Note an event time seen at wall time ``wall``."""
         if at > self.newest:
             self.newest, self.seen_at = at, wall
 
     def watermark(self, wall: float) -> float | None:
+        """How far event time has come: the newest seen, moved on by the wall clock while live;
+        None before any."""
         if self.newest == -math.inf:
             return None
         if wall - self.newest <= self.live_within:
@@ -150,14 +154,27 @@ class _Engine:
 
     @staticmethod
     def due(state: dict[str, Any], wall: float) -> bool:
-        return True  # rules judge the watermark every tick (for, keep_firing_for, nodata)
+        """Always: rules judge the watermark every tick (for, keep_firing_for, nodata)."""
+        return True
 
-    def tick_groups(self, state: dict[str, Any], wall: float) -> list[Output]:
+    @staticmethod
+    def load_state(data: dict[str, Any]) -> AlertState:
+        """The typed state of a key, from its changelog entry."""
+        return {rule: {group: GroupState.load(st) for group, st in groups.items()}
+                for rule, groups in data.items()}
+
+    @staticmethod
+    def dump_state(state: AlertState) -> dict[str, Any]:
+        """A key's state as its changelog entry keeps it (JSON)."""
+        return {rule: {group: st.dump() for group, st in groups.items()}
+                for rule, groups in state.items()}
+
+    def tick_groups(self, state: AlertState, wall: float) -> list[Output]:
         """Let event time pass for every group held in ``state``."""
         for groups in state.values():
             for st in groups.values():
-                if "max_at" in st:
-                    self.clock.saw(st["max_at"], wall)
+                if st.max_at is not None:
+                    self.clock.saw(st.max_at, wall)
         watermark = self.clock.watermark(wall)
         if watermark is None:
             return []
@@ -167,7 +184,7 @@ class _Engine:
             if rule is None:
                 continue  # a rule since removed from the file
             for group, st in groups.items():
-                site = self.site(st.get("site"))
+                site = self.site(st.site)
                 out += self.events(rule, group, site,
                                    tick(rule, st, watermark, self.limits(rule, site)))
         return out
@@ -184,9 +201,11 @@ class SourceAlerts(_Engine):
         self.stream = rules.streams[source]
 
     def reload(self, rules: RuleSet) -> None:
+        """Judge by the rules of a new rule file from now on."""
         self.use(rules.of_source(self.source))
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+    def step(self, state: AlertState, batch: Batch) -> list[Output]:
+        """Judge every record of a batch against the rules of its site."""
         out: list[Output] = []
         wall = time.time()  # when we saw it: the clock's idle time starts now
         for record in batch.items:
@@ -195,7 +214,7 @@ class SourceAlerts(_Engine):
                 out += self._record(state, rule, record, site_id, wall)
         return out
 
-    def _record(self, state: dict[str, Any], rule: Rule, record: Any, site_id: str,
+    def _record(self, state: AlertState, rule: Rule, record: Any, site_id: str,
                 wall: float) -> list[Output]:
         if rule.kind == "rollup":
             return self._member(rule, record)
@@ -211,7 +230,7 @@ class SourceAlerts(_Engine):
                 rule=rule.name, group_key=site.region, site=site_id,
                 at=getattr(record, rule.at), value=value, qc=qc))]
         group = record.device if rule.group_by == "device" else site_id
-        st = state.setdefault(rule.name, {}).setdefault(group, {"site": site_id})
+        st = state.setdefault(rule.name, {}).setdefault(group, GroupState(site=site_id))
         return self.events(rule, group, site, observe(rule, st, at, value,
                                                       self.limits(rule, site), qc))
 
@@ -228,7 +247,8 @@ class SourceAlerts(_Engine):
             rule=rule.name, group_key=area, site=event.site, at=event.at,
             value=1.0 if event.state == "firing" else 0.0, member=event.group_key))]
 
-    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+    def tick(self, state: AlertState, wall: float) -> list[Output]:
+        """Let event time pass without data (for, keep_firing_for, nodata)."""
         return self.tick_groups(state, wall)
 
 
@@ -255,10 +275,13 @@ class RegionAlerts(_Engine):
         self.reload(rules)
 
     def reload(self, rules: RuleSet) -> None:
+        """Judge by the rules of a new rule file from now on."""
         self.targets = {r.name: r for r in rules.rules}  # the station rules rolled up
         self.use([r for r in rules.rules if r.group_by in AREAS])
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+    def step(self, state: AlertState, batch: Batch) -> list[Output]:
+        """Judge each sample of a region or district group (and count a roll-up's firing
+        stations)."""
         out: list[Output] = []
         for sample in batch.items:
             rule = self.rules.get(sample.rule)
@@ -266,13 +289,12 @@ class RegionAlerts(_Engine):
                 continue
             at = sample.at.timestamp()
             self.clock.saw(at, time.time())
-            st = state.setdefault(rule.name, {}).setdefault(sample.group_key, {})
+            st = state.setdefault(rule.name, {}).setdefault(sample.group_key, GroupState())
             value = sample.value
             extra: dict[str, Any] = {}
             if rule.kind == "rollup":
-                members = st.setdefault("members", {})
-                members[sample.member] = sample.value
-                value = float(sum(members.values()))
+                st.members[sample.member] = sample.value
+                value = float(sum(st.members.values()))
                 extra = {"firing": int(value), "of": self._stations(rule, sample.group_key)}
             out += self.events(rule, sample.group_key, None,
                                observe(rule, st, at, value, self.limits(rule, None), sample.qc),
@@ -287,7 +309,8 @@ class RegionAlerts(_Engine):
                    if getattr(s, rule.group_by) == area and in_scope(target, s)
                    and kind in (None, s.kind))
 
-    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+    def tick(self, state: AlertState, wall: float) -> list[Output]:
+        """Let event time pass without data for every region group."""
         return self.tick_groups(state, wall)
 
 

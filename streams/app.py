@@ -39,15 +39,18 @@ class HealthSensor(faust.Sensor):
         health.probe("events", lambda: self.events)
 
     def on_rebalance_start(self, app: Any) -> dict:
+        """Partitions move: not ready until their tables are recovered."""
         self.health.waiting("partition assignment and table recovery")
         return {}
 
     def on_rebalance_end(self, app: Any, state: dict) -> None:
+        """Partitions assigned and recovered: ready, and which ones."""
         self.health.update(partitions=sorted(
             f"{tp.topic}[{tp.partition}]" for tp in app.assignor.assigned_actives()))
         self.health.ready()
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        """Count an event (health shows the worker is moving)."""
         self.events += 1
 
 
@@ -55,6 +58,8 @@ APP_ID = "fjsense-streams"  # also the worker's Kafka consumer group
 
 
 def create_app(settings: Settings, health: Health | None = None) -> faust.App:
+    """The faust app of every kind's processor and the alert engine, each under the durable
+    runner."""
     datadir = settings.home / "worker" / str(os.getpid())
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(

@@ -21,6 +21,8 @@ from pydantic import BaseModel
 
 @dataclass(frozen=True)
 class Output:
+    """A record a processor asks to publish: the runner groups, sends and confirms it."""
+
     topic: str
     key: str
     value: BaseModel
@@ -37,11 +39,25 @@ class Batch:
 
 
 class Processor(Protocol):
+    """A pure step over (state, batch): the runner gives it exactly-once state and delivery."""
+
     name: str
     source: str  # the topic of a stream in the kind registry
 
     def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
         """Apply one batch to ``state`` (in place) and return what to publish."""
+
+
+class TypedState(Protocol):
+    """A processor whose state is a typed model (e.g. ``streams.lifecycle.GroupState``),
+    kept in the changelog as JSON: the runner loads it before a step or a tick and dumps it
+    after, so the processor never handles string keys."""
+
+    def load_state(self, data: dict[str, Any]) -> Any:
+        """The typed state of a key, from its changelog entry (a fresh object)."""
+
+    def dump_state(self, state: Any) -> dict[str, Any]:
+        """A key's state as its changelog entry keeps it (JSON)."""
 
 
 class Ticking(Processor, Protocol):

@@ -1,4 +1,4 @@
-"""Runs a ``Processor`` as a faust agent with replay-safe state and an outbox.
+"""Runs a ``Processor`` as a faust agent with replay-safe state and an outbox (``DurableRunner``).
 
 Per key, the table holds ``{"offset", "state", "outbox"}`` in one changelog record, written
 once per Kafka record (a batch of readings). A processor that raises on a reading does not stop
@@ -31,7 +31,7 @@ from fjsense.deadletter import DeadLetter
 from fjsense.health import Health
 from fjsense.sensorkind import Stream
 from fjsense.topics import DEADLETTER
-from streams.contract import Batch, Output, Processor, Ticking
+from streams.contract import Batch, Output, Processor, Ticking, TypedState
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def encode(outputs: list[Output]) -> list[Encoded]:
             for i in range(0, len(values), MAX_ITEMS)]
 
 
-def guarded_step(processor: Processor, source: Stream, state: dict[str, Any], key: str,
-                 value: bytes, timestamp: float) -> tuple[dict[str, Any], list[Output]]:
+def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
+                 value: bytes, timestamp: float) -> tuple[Any, list[Output]]:
     """Step over one Kafka record; a record that cannot be decoded, or a reading the processor
     raises on, becomes a dead letter (stage ``stream``) and leaves the state as it was before
     it. The rest of the batch is processed (a failing batch is retried reading by reading)."""
@@ -88,143 +88,193 @@ def guarded_step(processor: Processor, source: Stream, state: dict[str, Any], ke
     return state, outputs
 
 
-def attach(app: faust.App, processor: Processor, source: Stream, partitions: int,
-           tick_seconds: float = 1.0, health: Health | None = None) -> None:
-    """Register ``processor`` on ``app`` as an agent over its source stream (and, when it
-    acts as time passes, a timer that ticks every key it holds). ``health`` shows, per
-    partition of the source, the offset last taken in and the partition's end."""
-    topic_in = app.topic(source.topic, key_type=bytes, value_type=bytes, partitions=partitions,
-                         key_serializer="raw", value_serializer="raw")
-    table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
-    topics: dict[str, faust.TopicT] = {}
-    delivered: set[Encoded] = set()
-    inflight: dict[Encoded, asyncio.Future] = {}  # sent, not yet confirmed
-    processed: dict[int, int] = {}  # partition: offset of the last record taken in
-    assigned = [time.monotonic()]  # when partitions were last assigned
-    pending: set[asyncio.Future] = set()  # outbox re-sends under way
+class DurableRunner:
+    """One processor run as a faust agent over its source stream, exactly once in effect.
 
-    async def publish(record: Encoded) -> None:
-        name, key, value = record
-        topic = topics.setdefault(name, app.topic(
-            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"))
-        future = cast(asyncio.Future, await topic.send(key=key.encode(), value=value.encode()))
-        inflight[record] = future
+    Per key, its table holds one changelog entry, ``{"offset", "partition", "state",
+    "outbox"}``. Each method has one job: ``take`` steps over one Kafka record and ``commit``
+    writes the entry and sends the step's outputs (``publish``); ``resend_outboxes`` sends
+    what may never have left after a restart; ``tick`` lets time pass for a ticking
+    processor. Kept as a class, rather than closures, so that this state is named and each
+    path can be read (and tested) alone.
+    """
 
-        def confirmed(done: asyncio.Future) -> None:
-            inflight.pop(record, None)
-            if not done.cancelled() and done.exception() is None:
-                delivered.add(record)
+    def __init__(self, app: faust.App, processor: Processor, source: Stream, partitions: int,
+                 tick_seconds: float = 1.0, health: Health | None = None) -> None:
+        self.app = app
+        self.processor = processor
+        self.source = source
+        self.table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
+        self.topics: dict[str, faust.TopicT] = {}
+        self.delivered: set[Encoded] = set()  # confirmed by Kafka, not yet out of an outbox
+        self.inflight: dict[Encoded, asyncio.Future] = {}  # sent, not yet confirmed
+        self.processed: dict[int, int] = {}  # partition: offset of the last record taken in
+        self.assigned_at = time.monotonic()  # when partitions were last assigned
+        self.resends: set[asyncio.Future] = set()  # outbox re-sends under way
+        self.typed = cast(TypedState, processor) if callable(
+            getattr(processor, "load_state", None)) else None
+        topic_in = app.topic(source.topic, key_type=bytes, value_type=bytes,
+                             partitions=partitions, key_serializer="raw",
+                             value_serializer="raw")
+        app.agent(topic_in, name=processor.name)(self.run)
+        self.table.on_recover(self.resend_outboxes)
+        if health is not None:
+            health.probe(f"taken:{processor.name}", self.positions)
+        if callable(getattr(processor, "tick", None)):
+            self.ticking = cast(Ticking, processor)
+            app.timer(tick_seconds, name=f"{processor.name}-tick", on_leader=False)(self.tick)
 
-        future.add_done_callback(confirmed)
+    # -- where this worker stands ----------------------------------------------------------
 
-    def sources() -> list[TP]:
+    def sources(self) -> list[TP]:
         """This worker's partitions of the source."""
-        return [tp for tp in app.assignor.assigned_actives() if tp.topic == source.topic]
+        return [tp for tp in self.app.assignor.assigned_actives()
+                if tp.topic == self.source.topic]
 
-    def positions() -> dict[int, tuple[int | None, int | None]]:
-        return {tp.partition: (processed.get(tp.partition), app.consumer.highwater(tp))
-                for tp in sources()}
+    def mine(self) -> set[int]:
+        """The partitions of the source this worker holds now."""
+        return {tp.partition for tp in self.sources()}
 
-    if health is not None:
-        health.probe(f"taken:{processor.name}", positions)
+    def positions(self) -> dict[int, tuple[int | None, int | None]]:
+        """Per partition: the offset last taken in, and the partition's end (health)."""
+        return {tp.partition: (self.processed.get(tp.partition), self.app.consumer.highwater(tp))
+                for tp in self.sources()}
 
-    def mine() -> set[int]:
-        return {tp.partition for tp in sources()}
+    # -- step -------------------------------------------------------------------------------
 
-    async def commit(key: str, entry: dict[str, Any], offset: int, state: dict[str, Any],
+    async def run(self, stream: faust.StreamT) -> None:
+        """The agent: every record of the source, in order per partition."""
+        async for event in stream.events():
+            await self.take(event)
+
+    async def take(self, event: faust.EventT) -> None:
+        """One Kafka record: skipped when its key's state already has it (a replay after a
+        crash), else stepped over and committed."""
+        key = event.key.decode() if event.key else ""
+        entry: dict[str, Any] = dict(self.table[key]) or {"offset": -1, "state": {},
+                                                          "outbox": []}
+        self.processed[event.message.partition] = event.message.offset
+        if event.message.offset <= entry["offset"]:
+            return
+        entry["partition"] = event.message.partition
+        stored = entry["state"]
+        state, outputs = guarded_step(
+            self.processor, self.source, self.typed.load_state(stored) if self.typed else stored,
+            key, event.value, event.message.timestamp)
+        await self.commit(key, entry, event.message.offset, state, outputs)
+
+    # -- commit and outbox --------------------------------------------------------------------
+
+    async def commit(self, key: str, entry: dict[str, Any], offset: int, state: Any,
                      outputs: list[Output]) -> None:
-        """One changelog write: the state, and the outbox with this step's outputs. Outputs
+        """One changelog write: the state (dumped, when typed), and the outbox with this
+        step's outputs. Outputs
         too large for the outbox are sent and confirmed first, the state written after them:
         a crash between the two repeats the step, and its outputs, which downstream absorbs."""
-        pending = [cast(Encoded, r) for r in map(tuple, entry["outbox"]) if r not in delivered]
+        pending = [cast(Encoded, r) for r in map(tuple, entry["outbox"])
+                   if r not in self.delivered]
         records = encode(outputs)
         if sum(len(r[2]) for r in pending + records) > OUTBOX_BYTES:
             for record in records:
-                await publish(record)
-            await asyncio.gather(*(inflight[r] for r in pending + records if r in inflight),
-                                 return_exceptions=True)
-            pending = [r for r in pending + records if r not in delivered]
-            delivered.difference_update(records)
+                await self.publish(record)
+            await asyncio.gather(*(self.inflight[r] for r in pending + records
+                                   if r in self.inflight), return_exceptions=True)
+            pending = [r for r in pending + records if r not in self.delivered]
+            self.delivered.difference_update(records)
             records = []
-        delivered.difference_update(map(tuple, entry["outbox"]))
-        value = {"offset": offset, "partition": entry.get("partition"), "state": state,
+        self.delivered.difference_update(map(tuple, entry["outbox"]))
+        value = {"offset": offset, "partition": entry.get("partition"),
+                 "state": self.typed.dump_state(state) if self.typed else state,
                  "outbox": [list(r) for r in pending + records]}
         if current_event() is not None:
-            table[key] = value
+            self.table[key] = value
         else:  # a timer: faust takes the partition from the current event, we know it
-            table.data[key] = value
-            table.send_changelog(entry["partition"], key, value)
+            self.table.data[key] = value
+            self.table.send_changelog(entry["partition"], key, value)
         for record in records:
-            await publish(record)
+            await self.publish(record)
 
-    if callable(getattr(processor, "tick", None)):
-        ticking = cast(Ticking, processor)
+    async def publish(self, record: Encoded) -> None:
+        """Send one output record; once Kafka confirms it, it may leave its outbox."""
+        name, key, value = record
+        topic = self.topics.setdefault(name, self.app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw",
+            value_serializer="raw"))
+        future = cast(asyncio.Future, await topic.send(key=key.encode(), value=value.encode()))
+        self.inflight[record] = future
 
-        def catching_up() -> bool:
-            """Whether a partition of ours still has records to read: then records move event
-            time, not the timer (a partition read ahead of another would make the stations
-            of the other look silent). A partition that gave no record since the assignment
-            counts as behind for ``QUIET_SECONDS`` (no consumer call is made from a timer)."""
-            for tp in sources():
-                done = processed.get(tp.partition)
-                if done is None:
-                    if time.monotonic() - assigned[0] < QUIET_SECONDS:
-                        return True
-                    continue
-                end = app.consumer.highwater(tp)
-                if end is not None and end > done + 1:
-                    return True
-            return False
+        def confirmed(done: asyncio.Future) -> None:
+            self.inflight.pop(record, None)
+            if not done.cancelled() and done.exception() is None:
+                self.delivered.add(record)
 
-        @app.timer(tick_seconds, name=f"{processor.name}-tick", on_leader=False)
-        async def tick() -> None:
-            """Time passes for every key of this worker's partitions."""
-            if catching_up():
-                return
-            ours = mine()
-            for key in list(table.keys()):
-                entry = dict(table[key])  # read afresh: the agent may have moved it meanwhile
-                if entry.get("partition") not in ours:
-                    continue
-                now = time.time()
-                if not ticking.due(entry["state"], now):
-                    continue
-                state = copy.deepcopy(entry["state"])
-                try:
-                    outputs = ticking.tick(state, now)
-                    if outputs:
-                        await commit(key, entry, entry["offset"], state, outputs)
-                except Exception:
-                    log.exception("%s failed to tick %s", processor.name, key)
+        future.add_done_callback(confirmed)
 
-    @table.on_recover
-    async def resend_outboxes() -> None:
-        """Outputs of this worker's partitions that may never have reached Kafka."""
-        assigned[0] = time.monotonic()
-        ours = mine()
-        records = [cast(Encoded, tuple(record)) for entry in list(table.values())
+    # -- recovery -------------------------------------------------------------------------------
+
+    async def resend_outboxes(self) -> None:
+        """Outputs of this worker's partitions that may never have reached Kafka, sent as soon
+        as the table is recovered: a station that fell silent still gets its last out."""
+        self.assigned_at = time.monotonic()
+        ours = self.mine()
+        records = [cast(Encoded, tuple(record)) for entry in list(self.table.values())
                    if entry.get("partition") in ours for record in entry["outbox"]
-                   if tuple(record) not in delivered]
+                   if tuple(record) not in self.delivered]
         if records:  # sent beside the stream, not inside faust's recovery, which waits for us
-            task = asyncio.ensure_future(resend(records))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            task = asyncio.ensure_future(self._resend(records))
+            self.resends.add(task)
+            task.add_done_callback(self.resends.discard)
 
-    async def resend(records: list[Encoded]) -> None:
+    async def _resend(self, records: list[Encoded]) -> None:
         for record in records:
-            await publish(record)
-        log.warning("%s: sent %d outbox records again after assignment", processor.name,
+            await self.publish(record)
+        log.warning("%s: sent %d outbox records again after assignment", self.processor.name,
                     len(records))
 
-    @app.agent(topic_in, name=processor.name)
-    async def run(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            key = event.key.decode() if event.key else ""
-            entry: dict[str, Any] = dict(table[key]) or {"offset": -1, "state": {}, "outbox": []}
-            processed[event.message.partition] = event.message.offset
-            if event.message.offset <= entry["offset"]:
+    # -- time passing ------------------------------------------------------------------------
+
+    def catching_up(self) -> bool:
+        """Whether a partition of ours still has records to read: then records move event
+        time, not the timer (a partition read ahead of another would make the stations of
+        the other look silent). A partition that gave no record since the assignment counts
+        as behind for ``QUIET_SECONDS`` (no consumer call is made from a timer)."""
+        for tp in self.sources():
+            done = self.processed.get(tp.partition)
+            if done is None:
+                if time.monotonic() - self.assigned_at < QUIET_SECONDS:
+                    return True
                 continue
-            entry["partition"] = event.message.partition
-            state, outputs = guarded_step(processor, source, entry["state"], key, event.value,
-                                          event.message.timestamp)
-            await commit(key, entry, event.message.offset, state, outputs)
+            end = self.app.consumer.highwater(tp)
+            if end is not None and end > done + 1:
+                return True
+        return False
+
+    async def tick(self) -> None:
+        """Time passes for every key of this worker's partitions that is due; a key's state
+        is copied only to tick it, and written only with outputs."""
+        if self.catching_up():
+            return
+        ours = self.mine()
+        for key in list(self.table.keys()):
+            entry = dict(self.table[key])  # read afresh: the agent may have moved it meanwhile
+            if entry.get("partition") not in ours:
+                continue
+            now = time.time()
+            if not self.ticking.due(entry["state"], now):
+                continue
+            stored = entry["state"]
+            state = self.typed.load_state(stored) if self.typed else copy.deepcopy(stored)
+            try:
+                outputs = self.ticking.tick(state, now)
+                if outputs:
+                    await self.commit(key, entry, entry["offset"], state, outputs)
+            except Exception:
+                log.exception("%s failed to tick %s", self.processor.name, key)
+
+
+def attach(app: faust.App, processor: Processor, source: Stream, partitions: int,
+           tick_seconds: float = 1.0, health: Health | None = None) -> DurableRunner:
+    """Register ``processor`` on ``app`` as an agent over its source stream (and, when it
+    acts as time passes, a timer that ticks every key it holds). ``health`` shows, per
+    partition of the source, the offset last taken in and the partition's end."""
+    return DurableRunner(app, processor, source, partitions, tick_seconds, health)

@@ -1,6 +1,7 @@
 """One rule's life for one group, in event time: inactive → pending → firing → resolved.
 
-Pure functions over a JSON-able state (it lives in a changelogged table). A group's samples are
+Pure functions over a typed state, ``GroupState`` (the runner keeps it in a changelogged
+table, as ``GroupState.dump`` writes it). A group's samples are
 held for the rule's ``lateness`` and judged in event-time order, so a late sample within it is
 judged where it belongs; an older one is counted and left out. ``observe`` judges samples as
 they come; ``tick`` lets event time pass without data (the stream's watermark), which is what
@@ -17,8 +18,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fjsense.rules import Rule
@@ -37,6 +37,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Transition:
+    """A change of an alert's state at an event time, with the value and threshold that made it."""
+
     state: str
     at: float
     value: Any
@@ -44,46 +46,75 @@ class Transition:
     inhibited: str | None = None
 
 
-def observe(rule: Rule, st: dict[str, Any], at: float, value: Any, limits: Limits,
+@dataclass
+class GroupState:
+    """One rule's life for one group, as the changelog keeps it."""
+
+    site: str | None = None  # the site whose catalog gives the group its thresholds
+    state: str = "inactive"  # inactive, pending or firing
+    since: float | None = None  # when it went pending
+    breach: bool = False  # the last judged value breached
+    value: Any = None  # the last judged value
+    cleared_at: float | None = None  # firing, and cleared since then
+    fired_at: float | None = None
+    announced: bool = True  # its firing was notified (not inhibited)
+    qc_fail: int | None = None  # the latest sample's QC flag, when not judged
+    prev: list[Any] | None = None  # a rate rule's previous sample: [at, value]
+    seen: float | None = None  # a nodata rule: the last data's time
+    late: int = 0  # samples older than the lateness allows: counted, not judged
+    buffer: list[list[Any]] = field(default_factory=list)  # held samples: [at, value, qc]
+    max_at: float | None = None  # the newest sample's event time
+    released: float | None = None  # samples up to here are judged
+    members: dict[str, float] = field(default_factory=dict)  # a rollup: station → firing
+
+    def dump(self) -> dict[str, Any]:
+        """As the changelog keeps it (JSON)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> GroupState:
+        """From the changelog's JSON (a state written before a field existed takes its default)."""
+        return cls(**data)
+
+
+def observe(rule: Rule, st: GroupState, at: float, value: Any, limits: Limits,
             qc: int | None = None) -> list[Transition]:
     """One sample of the group (``value`` None: a record without this metric)."""
     # a sample at the time last judged is still judged: a site's meters, or a region's
     # stations, report at the same instant
-    if at < st.get("released", -math.inf):
-        st["late"] = st.get("late", 0) + 1  # beyond the allowed lateness: not judged
+    if st.released is not None and at < st.released:
+        st.late += 1  # beyond the allowed lateness: not judged
         return []
-    buffer: list[list[Any]] = st.setdefault("buffer", [])
-    bisect.insort(buffer, [at, value, qc], key=lambda x: x[0])
-    st["max_at"] = max(st.get("max_at", -math.inf), at)
-    return _release(rule, st, st["max_at"] - rule.lateness, limits)
+    bisect.insort(st.buffer, [at, value, qc], key=lambda x: x[0])
+    st.max_at = at if st.max_at is None else max(st.max_at, at)
+    return _release(rule, st, st.max_at - rule.lateness, limits)
 
 
-def tick(rule: Rule, st: dict[str, Any], watermark: float, limits: Limits) -> list[Transition]:
+def tick(rule: Rule, st: GroupState, watermark: float, limits: Limits) -> list[Transition]:
     """Event time has reached ``watermark`` (with or without data of this group)."""
     now = watermark - rule.lateness
     out = _release(rule, st, now, limits)
-    state = st.get("state", "inactive")
     if rule.kind == "nodata":
-        last = st.get("max_at")
-        if last is not None and state == "inactive" and now - last > _silence(rule):
-            st.update(state="pending", since=last + _silence(rule), breach=True)
-            out += _breached(rule, st, st["since"], None, None, limits)
-        state = st.get("state", "inactive")
-    if state == "pending" and st.get("breach") and now >= st["since"] + rule.for_seconds:
-        at = st["since"] + rule.for_seconds
-        out += _fire(rule, st, at, st.get("value"), limits, _stale(rule, st, at))
-    elif state == "firing" and st.get("cleared_at") is not None and \
-            now >= st["cleared_at"] + rule.keep_firing_for:
-        at = st["cleared_at"] + rule.keep_firing_for
-        change = _to_inactive(rule, st, "resolved", at, st.get("value"),
+        last = st.max_at
+        if last is not None and st.state == "inactive" and now - last > _silence(rule):
+            st.state, st.since, st.breach = "pending", last + _silence(rule), True
+            out += _breached(rule, st, st.since, None, None, limits)
+    if st.state == "pending" and st.breach and st.since is not None and \
+            now >= st.since + rule.for_seconds:
+        at = st.since + rule.for_seconds
+        out += _fire(rule, st, at, st.value, limits, _stale(rule, st, at))
+    elif st.state == "firing" and st.cleared_at is not None and \
+            now >= st.cleared_at + rule.keep_firing_for:
+        at = st.cleared_at + rule.keep_firing_for
+        change = _to_inactive(rule, st, "resolved", at, st.value,
                               _clear_level(rule, limits))
         out.append(dataclasses.replace(change, inhibited=change.inhibited or _stale(rule, st, at)))
     return out
 
 
-def _stale(rule: Rule, st: dict[str, Any], at: float) -> str | None:
+def _stale(rule: Rule, st: GroupState, at: float) -> str | None:
     """Why a transition the timer makes at ``at`` is inhibited: the station went silent."""
-    silent = at - st.get("max_at", at)
+    silent = at - (at if st.max_at is None else st.max_at)
     if rule.kind != "nodata" and silent > rule.stale_after:
         return f"station silent for {silent:.0f}s"
     return None
@@ -94,68 +125,66 @@ def _silence(rule: Rule) -> float:
     return rule.expected_seconds * rule.factor
 
 
-def _release(rule: Rule, st: dict[str, Any], until: float, limits: Limits) -> list[Transition]:
+def _release(rule: Rule, st: GroupState, until: float, limits: Limits) -> list[Transition]:
     """Judge, in event-time order, every held sample up to ``until``."""
     out: list[Transition] = []
-    buffer = st.get("buffer", [])
-    while buffer and buffer[0][0] <= until:
-        at, value, qc = buffer.pop(0)
+    while st.buffer and st.buffer[0][0] <= until:
+        at, value, qc = st.buffer.pop(0)
         out += _judge(rule, st, at, value, qc, limits)
-    st["released"] = max(st.get("released", -math.inf), until)
+    st.released = until if st.released is None else max(st.released, until)
     return out
 
 
-def _judge(rule: Rule, st: dict[str, Any], at: float, value: Any, qc: int | None,
+def _judge(rule: Rule, st: GroupState, at: float, value: Any, qc: int | None,
            limits: Limits) -> list[Transition]:
-    state = st.get("state", "inactive")
     if rule.kind == "nodata":
         return _data_came(rule, st, at, limits)
     if qc is not None and qc not in QC_JUDGED:
-        st["qc_fail"] = qc
+        st.qc_fail = qc
         return []
-    st["qc_fail"] = None
+    st.qc_fail = None
     if rule.kind == "rate":
         value = _rate(st, at, value)
     if value is None:
         return []
-    st["value"] = value
+    st.value = value
     breach, cleared = _breach(rule, value, limits), _cleared(rule, value, limits)
-    if state == "inactive":
+    if st.state == "inactive":
         if not breach:
             return []
-        st.update(state="pending", since=at, breach=True)
+        st.state, st.since, st.breach = "pending", at, True
         return _breached(rule, st, at, value, _level(rule, limits), limits)
-    if state == "pending":
-        st["breach"] = breach
+    if st.state == "pending":
+        st.breach = breach
         if not breach:
             return [_to_inactive(rule, st, "cancelled", at, value, _level(rule, limits))]
-        if at >= st["since"] + rule.for_seconds:
+        if st.since is not None and at >= st.since + rule.for_seconds:
             return _fire(rule, st, at, value, limits, None)
         return []
     # firing: stays so until cleared for keep_firing_for
     if not cleared:
-        st["cleared_at"] = None
+        st.cleared_at = None
         return []
-    if st.get("cleared_at") is None:
-        st["cleared_at"] = at
-    if at >= st["cleared_at"] + rule.keep_firing_for:
+    if st.cleared_at is None:
+        st.cleared_at = at
+    if at >= st.cleared_at + rule.keep_firing_for:
         return [_to_inactive(rule, st, "resolved", at, value, _clear_level(rule, limits))]
     return []
 
 
-def _data_came(rule: Rule, st: dict[str, Any], at: float, limits: Limits) -> list[Transition]:
+def _data_came(rule: Rule, st: GroupState, at: float, limits: Limits) -> list[Transition]:
     """A nodata rule's silence is over. A gap longer than the silence that the timer never
     saw (a replay, or a backlog arriving at once) fired in event time all the same: at its
     start plus the silence (and ``for``), resolved now."""
-    last, st["seen"] = st.get("seen"), at
+    last, st.seen = st.seen, at
     out: list[Transition] = []
-    if st.get("state", "inactive") == "inactive" and last is not None \
-            and at - last > _silence(rule):
-        st.update(state="pending", since=last + _silence(rule), breach=True)
-        out += _breached(rule, st, st["since"], None, None, limits)
-    state = st.get("state", "inactive")
-    if state == "pending" and st.get("breach") and at >= st["since"] + rule.for_seconds:
-        out += _fire(rule, st, st["since"] + rule.for_seconds, None, limits, None)
+    if st.state == "inactive" and last is not None and at - last > _silence(rule):
+        st.state, st.since, st.breach = "pending", last + _silence(rule), True
+        out += _breached(rule, st, st.since, None, None, limits)
+    state = st.state
+    if state == "pending" and st.breach and st.since is not None and \
+            at >= st.since + rule.for_seconds:
+        out += _fire(rule, st, st.since + rule.for_seconds, None, limits, None)
         state = "firing"
     if state == "firing":
         out.append(_to_inactive(rule, st, "resolved", at, None, None))
@@ -164,7 +193,7 @@ def _data_came(rule: Rule, st: dict[str, Any], at: float, limits: Limits) -> lis
     return out
 
 
-def _breached(rule: Rule, st: dict[str, Any], at: float, value: Any, level: float | None,
+def _breached(rule: Rule, st: GroupState, at: float, value: Any, level: float | None,
               limits: Limits) -> list[Transition]:
     """Pending, or straight to firing when the rule waits for nothing."""
     if rule.for_seconds == 0:
@@ -172,31 +201,31 @@ def _breached(rule: Rule, st: dict[str, Any], at: float, value: Any, level: floa
     return [Transition("pending", at, value, level, _inhibited(st))]
 
 
-def _fire(rule: Rule, st: dict[str, Any], at: float, value: Any, limits: Limits,
+def _fire(rule: Rule, st: GroupState, at: float, value: Any, limits: Limits,
           inhibited: str | None) -> list[Transition]:
     why = inhibited or _inhibited(st)
-    st.update(state="firing", fired_at=at, cleared_at=None, announced=why is None)
+    st.state, st.fired_at, st.cleared_at, st.announced = "firing", at, None, why is None
     return [Transition("firing", at, value, _level(rule, limits), why)]
 
 
-def _to_inactive(rule: Rule, st: dict[str, Any], state: str, at: float, value: Any,
+def _to_inactive(rule: Rule, st: GroupState, state: str, at: float, value: Any,
                  level: float | None) -> Transition:
     why = _inhibited(st)
-    if state == "resolved" and why is None and not st.get("announced", True):
+    if state == "resolved" and why is None and not st.announced:
         why = "its firing was inhibited: never notified"  # no all-clear for an unsent alarm
-    st.update(state="inactive", since=None, cleared_at=None, breach=False)
+    st.state, st.since, st.cleared_at, st.breach = "inactive", None, None, False
     return Transition(state, at, value, level, why)
 
 
-def _inhibited(st: dict[str, Any]) -> str | None:
-    flag = st.get("qc_fail")
+def _inhibited(st: GroupState) -> str | None:
+    flag = st.qc_fail
     return f"QC flag {flag} on the latest value" if flag is not None else None
 
 
-def _rate(st: dict[str, Any], at: float, value: Any) -> float | None:
+def _rate(st: GroupState, at: float, value: Any) -> float | None:
     """Change per second since the previous sample (None for the first)."""
-    prev = st.get("prev")
-    st["prev"] = [at, value] if value is not None else prev
+    prev = st.prev
+    st.prev = [at, value] if value is not None else prev
     if value is None or prev is None or at <= prev[0]:
         return None
     return float((value - prev[1]) / (at - prev[0]))

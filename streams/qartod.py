@@ -23,11 +23,14 @@ RECENT = 3  # values the spike test's median is taken over
 
 @dataclass(frozen=True)
 class Verdict:
+    """A value's QARTOD flag and the tests that set it."""
+
     flag: int
     tests: tuple[str, ...]  # the tests that raised the flag (sorted)
 
     @property
     def passed(self) -> bool:
+        """Whether the value may be judged (pass or not evaluated)."""
         return self.flag == PASS
 
 

@@ -13,6 +13,8 @@ def _first(r: list[float]) -> float:
 
 
 def seen(ranges: Ranges, seq: float) -> bool:
+    """Whether ``seq`` lies in one of the ``ranges`` already taken (sorted, merged runs of
+    sequence numbers): a repeat is recognised in log time, and the runs stay few."""
     n = bisect.bisect_right(ranges, seq, key=_first) - 1
     return n >= 0 and ranges[n][0] <= seq <= ranges[n][1]
 

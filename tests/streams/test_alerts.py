@@ -18,7 +18,7 @@ from fjsense.topics import AlertEvent, AlertSample
 from kinds.power.kind import PUE, PueWindow
 from streams.alerts import EventClock, RegionAlerts, SourceAlerts
 from streams.contract import Batch
-from streams.lifecycle import Limits, observe, tick
+from streams.lifecycle import GroupState, Limits, observe, tick
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 MIN = 60.0
@@ -37,7 +37,7 @@ def rule(**fields: Any):
 def run(r, samples: list[tuple[float, Any]], limits: Limits, ticks: tuple[float, ...] = (),
         qc: dict[float, int] | None = None) -> list[tuple[str, float]]:
     """Feed (minute, value) samples, then ticks at the given minutes; (state, minute) out."""
-    st: dict[str, Any] = {}
+    st = GroupState()
     out = []
     for minute, value in samples:
         out += observe(r, st, T0 + minute * MIN, value, limits, (qc or {}).get(minute))
@@ -98,7 +98,7 @@ def test_match_a_class():
 def test_no_data_fires_on_the_timer_and_resolves_when_data_comes():
     r = rule(kind="nodata", expected_seconds=60, factor=3, metric=None)
     assert run(r, [(0, 1), (1, 1)], Limits(), ticks=(3.9, 4.0, 4.5)) == [("firing", 4)]
-    st: dict[str, Any] = {}
+    st = GroupState()
     observe(r, st, T0, None, Limits())
     assert [t.state for t in tick(r, st, T0 + 5 * MIN, Limits())] == ["firing"]
     assert [(t.state, t.at) for t in observe(r, st, T0 + 6 * MIN, None, Limits())] == [
@@ -123,11 +123,11 @@ def test_late_samples_within_the_lateness_are_judged_in_order_and_older_ones_not
     # minute 1 arrives after minute 2, within the lateness: judged in event-time order
     assert run(r, [(0, 1.2), (2, 1.4), (1, 1.5), (4, 1.2), (6, 1.2)], limits) == [
         ("firing", 1), ("resolved", 4)]
-    st: dict[str, Any] = {}
+    st = GroupState()
     for minute, value in [(0, 1.2), (5, 1.2)]:
         observe(r, st, T0 + minute * MIN, value, limits)
     assert observe(r, st, T0 + 1 * MIN, 1.9, limits) == []  # 4 minutes late: not judged
-    assert st["late"] == 1
+    assert st.late == 1
 
 
 def test_samples_at_the_same_instant_are_each_judged():
@@ -141,17 +141,17 @@ def test_a_value_failing_qc_is_not_judged_and_inhibits_the_next_transition():
     r = rule(above=1.35)
     limits = Limits(above=1.35)
     assert run(r, [(0, 1.2), (1, 9.9), (2, 1.2)], limits, qc={1: 4}) == []
-    st: dict[str, Any] = {}
+    st = GroupState()
     out = []
     for minute, value, flag in [(0, 1.4, 1), (1, 1.0, 3), (2, 1.2, 1)]:
         out += observe(r, st, T0 + minute * MIN, value, limits, flag)
     assert [(t.state, t.inhibited) for t in out] == [("firing", None), ("resolved", None)]
-    st = {}
+    st = GroupState()
     observe(r, st, T0, 1.4, limits, 1)
     observe(r, st, T0 + MIN, 1.0, limits, 4)
     # the QC failure stands until a value passes; a timer transition meanwhile is inhibited
     r2 = rule(above=1.35, keep_firing_for="1m")
-    st = {}
+    st = GroupState()
     observe(r2, st, T0, 1.4, limits, 1)
     observe(r2, st, T0 + MIN, 1.0, limits, 1)
     observe(r2, st, T0 + 1.5 * MIN, 1.0, limits, 4)
@@ -331,12 +331,12 @@ def test_each_shipped_rule_explains_itself_in_one_line():
 
 def test_a_transition_the_timer_makes_for_a_silent_station_is_inhibited():
     r = rule(above=1.35, stale_after="2m", **{"for": "5m"})
-    st: dict[str, Any] = {}
+    st = GroupState()
     observe(r, st, T0, 1.4, Limits(above=1.35))
     [firing] = tick(r, st, T0 + 10 * MIN, Limits(above=1.35))
     assert (firing.state, firing.at, firing.inhibited) == (
         "firing", T0 + 5 * MIN, "station silent for 300s")
-    reporting: dict[str, Any] = {}
+    reporting = GroupState()
     for minute in range(6):
         observe(r, reporting, T0 + minute * MIN, 1.4, Limits(above=1.35))
     assert [t.inhibited for t in tick(r, reporting, T0 + 10 * MIN, Limits(above=1.35))] == []
