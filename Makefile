@@ -44,8 +44,8 @@ test: setup
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check fjsense ingest streams sinks dashboards simulators benchmarks
-	$(BIN)/mypy fjsense ingest streams sinks dashboards simulators
+	$(BIN)/ruff check fjsense ingest streams sinks dashboards simulators kinds app benchmarks
+	$(BIN)/mypy fjsense ingest streams sinks dashboards simulators kinds app
 
 bench-deps:
 	@if ! command -v mosquitto_pub >/dev/null; then \

@@ -1,6 +1,7 @@
 """The `fjsense` command: local stack, components in the foreground, simulators, dashboards.
 
-It stands above the stages (it uses them all); the kernel never imports it."""
+It is the top floor (``app/``): it stands on the stages and the kinds, which never import it;
+each kind adds its own commands, components and simulator through the registry."""
 
 from __future__ import annotations
 
@@ -351,9 +352,10 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     for choice in simulate.choices.values():
         choice.set_defaults(func=cmd_simulate)
 
-    rep = add("replay", cmd_replay, "publish a recorded file (NDBC stdmet or ocean, UHSLC "
-              "hourly sea level, NOAA CO-OPS CSV) over MQTT as a catalog station, in time "
-              "order, with the file's timestamps")
+    formats = "; ".join(f"{k.name}: {k.recording_formats}" for k in kinds.values()
+                        if k.recording_formats)
+    rep = add("replay", cmd_replay, f"publish a recorded file ({formats}) over MQTT as a "
+              "catalog station, in time order, with the file's timestamps")
     rep.add_argument("file", type=Path)
     rep.add_argument("--as", dest="station", required=True, metavar="STATION")
     rep.add_argument("--speed", type=float, default=0.0,
