@@ -164,6 +164,12 @@ class _Engine:
                 for rule, groups in data.items()}
 
     @staticmethod
+    def copy_state(state: AlertState) -> AlertState:
+        """A copy to step on (the runner keeps the original should the step fail)."""
+        return {rule: {group: st.copy() for group, st in groups.items()}
+                for rule, groups in state.items()}
+
+    @staticmethod
     def dump_state(state: AlertState) -> dict[str, Any]:
         """A key's state as its changelog entry keeps it (JSON)."""
         return {rule: {group: st.dump() for group, st in groups.items()}

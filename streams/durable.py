@@ -20,6 +20,7 @@ import copy
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -70,7 +71,8 @@ def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
         items = source.decode(value)
     except ValueError as exc:
         return state, [letter(exc, value)]
-    trial = copy.deepcopy(state)
+    copied: Callable[[Any], Any] = getattr(processor, "copy_state", copy.deepcopy)
+    trial = copied(state)
     try:
         return trial, processor.step(trial, Batch(key, items, timestamp))
     except Exception as exc:  # noqa: BLE001 - find the reading at fault, one by one
@@ -78,7 +80,7 @@ def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
                     processor.name, len(items), exc)
     outputs: list[Output] = []
     for item in items:
-        trial = copy.deepcopy(state)
+        trial = copied(state)
         try:
             outputs += processor.step(trial, Batch(key, [item], timestamp))
         except Exception as exc:  # noqa: BLE001 - any fault of a processor is a dead letter

@@ -17,6 +17,7 @@ fails, or by the timer for a station silent longer than the rule's ``stale_after
 from __future__ import annotations
 
 import bisect
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,15 @@ class GroupState:
     def dump(self) -> dict[str, Any]:
         """As the changelog keeps it (JSON)."""
         return dataclasses.asdict(self)
+
+    def copy(self) -> GroupState:
+        """A copy whose lists and mapping are its own: the runner steps on a copy so that a
+        failing step leaves the state as it was, and deepcopy of a dataclass is slow."""
+        twin = copy.copy(self)
+        twin.buffer = [list(sample) for sample in self.buffer]
+        twin.members = dict(self.members)
+        twin.prev = list(self.prev) if self.prev is not None else None
+        return twin
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> GroupState:
