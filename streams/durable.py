@@ -2,9 +2,11 @@
 
 Per key, the table holds ``{"offset", "state", "outbox"}`` in one changelog record, written
 once per Kafka record (a batch of readings). A processor that raises on a reading does not stop
-the stream: that reading is dead-lettered and the state stays as it was before it. faust flushes the changelog before it commits
-source offsets, so after a crash the state may be ahead of the committed offset: records at or
-below the stored offset are skipped. Outputs are grouped into one Kafka record per (topic,
+the stream: that reading is dead-lettered and the state stays as it was before it. The changelog
+record is in the Kafka client before the source record is acknowledged (``write_entry``), and
+faust flushes the client before it commits source offsets, so after a crash the state may be
+ahead of the committed offset, never behind it: records at or below the stored offset are
+skipped. Outputs are grouped into one Kafka record per (topic,
 key), enter the outbox in the same changelog record and leave it once Kafka confirmed them.
 Outputs beyond ``OUTBOX_BYTES`` are sent and confirmed before the changelog write instead.
 When partitions are assigned (a restart, a rebalance), the outboxes of their keys are sent again
@@ -25,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
-from faust.streams import current_event
+from faust.tables.table import Table
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
 from fjsense.deadletter import DeadLetter
@@ -106,7 +109,8 @@ class DurableRunner:
         self.app = app
         self.processor = processor
         self.source = source
-        self.table = app.Table(f"{processor.name}-state", default=dict, partitions=partitions)
+        self.table = cast(Table, app.Table(f"{processor.name}-state", default=dict,
+                                           partitions=partitions))
         self.topics: dict[str, faust.TopicT] = {}
         self.delivered: set[Encoded] = set()  # confirmed by Kafka, not yet out of an outbox
         self.inflight: dict[Encoded, asyncio.Future] = {}  # sent, not yet confirmed
@@ -141,6 +145,20 @@ class DurableRunner:
         """Per partition: the offset last taken in, and the partition's end (health)."""
         return {tp.partition: (self.processed.get(tp.partition), self.app.consumer.highwater(tp))
                 for tp in self.sources()}
+
+    def lag(self) -> int:
+        """Records of this worker's partitions of the source not taken in yet: from the one
+        after the last taken (before any, the committed offset faust seeked to) to the end."""
+        # faust's own, set at seek and commit
+        committed = cast(Consumer, self.app.consumer)._committed_offset
+        behind = 0
+        for tp in self.sources():
+            done = self.processed.get(tp.partition)
+            start = done + 1 if done is not None else committed.get(tp)
+            end = self.app.consumer.highwater(tp)
+            if start is not None and end is not None:
+                behind += max(end - start, 0)
+        return behind
 
     # -- step -------------------------------------------------------------------------------
 
@@ -188,13 +206,24 @@ class DurableRunner:
         value = {"offset": offset, "partition": entry.get("partition"),
                  "state": self.typed.dump_state(state) if self.typed else state,
                  "outbox": [list(r) for r in pending + records]}
-        if current_event() is not None:
-            self.table[key] = value
-        else:  # a timer: faust takes the partition from the current event, we know it
-            self.table.data[key] = value
-            self.table.send_changelog(entry["partition"], key, value)
+        await self.write_entry(key, entry["partition"], value)
         for record in records:
             await self.publish(record)
+
+    async def write_entry(self, key: str, partition: int, value: dict[str, Any]) -> None:
+        """Store the key's entry and hand its changelog record to the Kafka client before
+        returning, so that it is out before the record it stands for is acknowledged.
+
+        Not ``table[key] = value``: faust queues that in its own send-soon buffer, whose flush
+        before an offset commit gives up after 0.1 s per record (``ProducerBuffer.flush_atmost``).
+        On a busy host the source offsets were then committed ahead of their changelog; a
+        worker killed at that moment recovered an older state, skipped the committed records
+        and lost their outputs (the restarted worker that "takes nothing" of issue 20)."""
+        self.table.data[key] = value
+        await self.table.changelog_topic.send(
+            key=key, value=value, partition=partition,
+            key_serializer=self.table.key_serializer,
+            value_serializer=self.table.value_serializer)
 
     async def publish(self, record: Encoded) -> None:
         """Send one output record; once Kafka confirms it, it may leave its outbox."""
