@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-STARTING, READY, WAITING = "starting", "ready", "waiting"
+STARTING, READY, WAITING, STALLED = "starting", "ready", "waiting", "stalled"
 
 
 class Health:
@@ -31,6 +31,7 @@ class Health:
         self._since = time.time()
         self._details: dict[str, Any] = {}
         self._probes: dict[str, Callable[[], Any]] = {}
+        self._stall_check: Callable[[], str | None] = lambda: None
 
     def ready(self) -> None:
         """Say the component does its work now (probes and supervisors wait for this)."""
@@ -55,10 +56,11 @@ class Health:
         """A detail computed when the endpoint is asked (e.g. live counters)."""
         self._probes[name] = read
 
-    @property
-    def is_ready(self) -> bool:
-        """Whether the last state set was ready."""
-        return self._state == READY
+    def watch(self, stalled: Callable[[], str | None]) -> None:
+        """A check run when the endpoint is asked: a ready component for which it gives a
+        reason is reported ``stalled`` (a worker with lag that takes nothing looks ready to
+        itself; only a judgement from outside its loop notices)."""
+        self._stall_check = stalled
 
     def snapshot(self) -> dict[str, Any]:
         """The report as served: state, what it waits for, details and every probe read now."""
@@ -67,7 +69,17 @@ class Health:
                       "waiting_for": self._waiting_for,
                       "for_seconds": round(time.time() - self._since, 1), **self._details}
         report.update((name, read()) for name, read in self._probes.items())
+        if report["state"] == READY and (why := self._stall_check()):
+            report["state"], report["stalled"] = STALLED, why
         return report
+
+
+def stall_reason(lag: int, idle_seconds: float, limit_seconds: float) -> str | None:
+    """Why a component is stalled, or None: it has records to take and took none for
+    ``limit_seconds`` (a caught-up one that hears nothing is idle, not stalled)."""
+    if lag > 0 and idle_seconds >= limit_seconds:
+        return f"{lag} records to take, none taken for {idle_seconds:.0f} s"
+    return None
 
 
 class HealthServer:
@@ -95,8 +107,9 @@ def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
             if self.path.rstrip("/") not in ("/health", ""):
                 self.send_error(404)
                 return
-            body = json.dumps(health.snapshot(), default=str).encode()
-            self.send_response(200 if health.is_ready else 503)
+            report = health.snapshot()
+            body = json.dumps(report, default=str).encode()
+            self.send_response(200 if report["state"] == READY else 503)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -124,6 +124,8 @@ class HealthSettings(_Section):
     notify_port: int = Field(18094, ge=0, le=65535)
     max_lag: int = Field(
         100_000, ge=0, description="Consumer lag (records) above which `fjsense health` fails")
+    stall_seconds: float = Field(
+        60.0, gt=0, description="A worker with lag that took nothing for this long is stalled")
 
     def port(self, component: str) -> int:
         """The endpoint port of platform component ``component`` (run, bridge, worker, sink

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import faust
 
 from fjsense.catalog import Catalog, catalog_of
-from fjsense.health import Health, HealthServer
+from fjsense.health import Health, HealthServer, stall_reason
 from fjsense.kafka_admin import producer_batch_bytes
 from fjsense.registry import registry
 from fjsense.rules import load_rules
@@ -36,6 +37,7 @@ class HealthSensor(faust.Sensor):
         super().__init__()
         self.health = health
         self.events = 0
+        self.last_taken = time.monotonic()  # the last event, or the last assignment
         health.probe("events", lambda: self.events)
 
     def on_rebalance_start(self, app: Any) -> dict:
@@ -47,11 +49,17 @@ class HealthSensor(faust.Sensor):
         """Partitions assigned and recovered: ready, and which ones."""
         self.health.update(partitions=sorted(
             f"{tp.topic}[{tp.partition}]" for tp in app.assignor.assigned_actives()))
+        self.last_taken = time.monotonic()
         self.health.ready()
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
         """Count an event (health shows the worker is moving)."""
         self.events += 1
+        self.last_taken = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        """How long since the worker last took an event in (or was assigned partitions)."""
+        return time.monotonic() - self.last_taken
 
 
 APP_ID = "fjsense-streams"  # also the worker's Kafka consumer group
@@ -81,14 +89,25 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
-    if health is not None:
-        app.sensors.add(HealthSensor(health))
     streams = all_streams(registry(settings.plugins))
     catalog = catalog_of(settings)
     engines = alert_processors(load_rules(settings, catalog), catalog, settings)
-    for processor in [*kind_processors(settings, catalog), *engines]:
-        attach(app, processor, streams[processor.source], settings.kafka.partitions,
-               settings.alerts.tick_seconds, health)
+    runners = [attach(app, processor, streams[processor.source], settings.kafka.partitions,
+                      settings.alerts.tick_seconds, health)
+               for processor in [*kind_processors(settings, catalog), *engines]]
+    if health is not None:
+        sensor = HealthSensor(health)
+        app.sensors.add(sensor)
+
+        def stalled() -> str | None:
+            """Records to take, per source topic (its processors read the same offsets),
+            and nothing taken for ``health.stall_seconds``."""
+            lag: dict[str, int] = {}
+            for runner in runners:
+                lag[runner.source.topic] = max(lag.get(runner.source.topic, 0), runner.lag())
+            return stall_reason(sum(lag.values()), sensor.idle_seconds(),
+                                settings.health.stall_seconds)
+        health.watch(stalled)
     reloader = RuleReloader(settings, catalog, engines, health)
 
     @app.timer(RELOAD_SECONDS, name="reload-rules")
