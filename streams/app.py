@@ -17,6 +17,7 @@ from fjsense.rules import load_rules
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
 from streams.alerts import RuleReloader, alert_processors
+from streams.contiguous import ContiguousTransport
 from streams.contract import Processor
 from streams.durable import attach
 
@@ -89,6 +90,8 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
+    # faust hands on records fetched before its seek and commits past them (streams/contiguous)
+    app.transport = ContiguousTransport(app.conf.broker_consumer, app)
     streams = all_streams(registry(settings.plugins))
     catalog = catalog_of(settings)
     engines = alert_processors(load_rules(settings, catalog), catalog, settings)

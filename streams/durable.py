@@ -3,10 +3,11 @@
 Per key, the table holds ``{"offset", "state", "outbox"}`` in one changelog record, written
 once per Kafka record (a batch of readings). A processor that raises on a reading does not stop
 the stream: that reading is dead-lettered and the state stays as it was before it. The changelog
-record never waits in faust's send-soon buffer (``write_entry``): in the agent it is attached to
-its source offset, which faust publishes and awaits before it commits that offset; from a timer
-it is sent at once. So after a crash the state may be ahead of the committed offset, never
-behind it: records at or below the stored offset are skipped. Outputs are grouped into one Kafka record per (topic,
+record never waits in faust's send-soon buffer (``write_entry``): it goes to the Kafka client
+at once, and faust flushes the client before it commits an offset. So after a crash the state
+may be ahead of the committed offset, never behind it: records at or below the stored offset
+are skipped. (The consumer in front, ``streams/contiguous.py``, keeps faust from committing
+past records it never handed on.) Outputs are grouped into one Kafka record per (topic,
 key), enter the outbox in the same changelog record and leave it once Kafka confirmed them.
 Outputs beyond ``OUTBOX_BYTES`` are sent and confirmed before the changelog write instead.
 When partitions are assigned (a restart, a rebalance), the outboxes of their keys are sent again
@@ -211,9 +212,9 @@ class DurableRunner:
             await self.publish(record)
 
     async def write_entry(self, key: str, partition: int, value: dict[str, Any]) -> None:
-        """Store the key's entry and send its changelog record through the topic: in the
-        agent, faust attaches it to the source offset and publishes and awaits it before it
-        commits that offset; from a timer it goes to the Kafka client at once.
+        """Store the key's entry and hand its changelog record to the Kafka client at once
+        (faust's publish-on-commit is off, its default); faust flushes the client before it
+        commits an offset, so the record is in Kafka before the offset that made it.
 
         Not ``table[key] = value``: faust queues that in its own send-soon buffer, whose flush
         before an offset commit gives up after 0.1 s per record (``ProducerBuffer.flush_atmost``).

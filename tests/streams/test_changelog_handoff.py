@@ -2,9 +2,8 @@
 own ``table[key] = value`` only queues it there, and that buffer's flush before an offset
 commit gives up after 0.1 s per record: on a busy host the source offset was committed first,
 and a worker killed then recovered an older state and lost the outputs of the records it
-skipped (issue 20). Tested on the timer's path, outside an event, where the record goes to the
-Kafka client at once; in the agent the same send is attached to the source offset, which faust
-publishes and awaits before committing it."""
+skipped (issue 20). The runner's send goes to the Kafka client at once (faust's publish-on-commit
+is off), and faust flushes the client before it commits an offset."""
 
 from __future__ import annotations
 
