@@ -35,7 +35,7 @@ from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack, isolated_settings
-from kinds.cells.coverage import CoverageParts, CoverageSums
+from kinds.cells.coverage import AreaSums, CoverageParts, CoverageSums, SiteCounts
 from kinds.cells.mr import KIND as MR
 from kinds.cells.mr import MrReading
 from kinds.cells.simulator import CellsSimulator
@@ -120,11 +120,12 @@ def baseline_processors(settings: Settings, messages: list[SimMessage], samples:
     parts, sums = CoverageParts(settings, catalog), CoverageSums(settings, catalog)
     decoded = [(m.topic.split("/")[2], MrReading.model_validate_json(m.payload))
                for m in messages]
-    states: dict[str, dict] = {}
+    counts: dict[str, SiteCounts] = {}
+    sums_of: dict[str, AreaSums] = {}
     start = time.perf_counter()
     for site, reading in decoded:
-        for out in parts.step(states.setdefault(site, {}), Batch(site, [reading], 0.0)):
-            sums.step(states.setdefault(out.key, {}), Batch(out.key, [out.value], 0.0))
+        for out in parts.step(counts.setdefault(site, SiteCounts()), Batch(site, [reading], 0.0)):
+            sums.step(sums_of.setdefault(out.key, AreaSums()), Batch(out.key, [out.value], 0.0))
     return len(decoded) * samples / (time.perf_counter() - start)
 
 

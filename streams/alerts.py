@@ -153,7 +153,7 @@ class _Engine:
         return out
 
     @staticmethod
-    def due(state: dict[str, Any], wall: float) -> bool:
+    def due(state: AlertState, wall: float) -> bool:
         """Always: rules judge the watermark every tick (for, keep_firing_for, nodata)."""
         return True
 

@@ -44,14 +44,16 @@ class Processor(Protocol):
     name: str
     source: str  # the topic of a stream in the kind registry
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
-        """Apply one batch to ``state`` (in place) and return what to publish."""
+    def step(self, state: Any, batch: Batch) -> list[Output]:
+        """Apply one batch to ``state`` (in place) and return what to publish. ``state`` is
+        the key's typed model when the processor is ``TypedState`` (every built-in one is),
+        else the JSON dict its changelog entry keeps."""
 
 
 class TypedState(Protocol):
-    """A processor whose state is a typed model (e.g. ``streams.lifecycle.GroupState``),
-    kept in the changelog as JSON: the runner loads it before a step or a tick and dumps it
-    after, so the processor never handles string keys."""
+    """A processor whose state is a typed model (``streams.state.ModelState`` gives these
+    methods for a pydantic model), kept in the changelog as JSON: the runner loads it before
+    a step or a tick and dumps it after, so the processor never handles string keys."""
 
     def load_state(self, data: dict[str, Any]) -> Any:
         """The typed state of a key, from its changelog entry (a fresh object)."""
@@ -67,10 +69,10 @@ class TypedState(Protocol):
 class Ticking(Processor, Protocol):
     """A processor that also acts as time passes without data (e.g. alert rules)."""
 
-    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+    def tick(self, state: Any, wall: float) -> list[Output]:
         """Let time pass for ``state`` at wall-clock time ``wall``; return what to publish.
         The state is written only with outputs: a tick that changes it says so in one."""
 
-    def due(self, state: dict[str, Any], wall: float) -> bool:
+    def due(self, state: Any, wall: float) -> bool:
         """Whether ``tick`` has anything to do now; read-only and cheap, for every key every
-        tick (the runner copies a state only to tick it)."""
+        tick (the runner writes a state only when its tick has outputs)."""

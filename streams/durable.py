@@ -293,10 +293,13 @@ class DurableRunner:
             if entry.get("partition") not in ours:
                 continue
             now = time.time()
-            if not self.ticking.due(entry["state"], now):
-                continue
             stored = entry["state"]
-            state = self.typed.load_state(stored) if self.typed else copy.deepcopy(stored)
+            # typed: a fresh object the tick may change; untyped: read in place, copied to tick
+            state = self.typed.load_state(stored) if self.typed else stored
+            if not self.ticking.due(state, now):
+                continue
+            if self.typed is None:
+                state = copy.deepcopy(stored)
             try:
                 outputs = self.ticking.tick(state, now)
                 if outputs:

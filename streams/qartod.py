@@ -1,4 +1,4 @@
-"""IOOS QARTOD tests in real time, one value at a time, over a JSON-able state per variable.
+"""IOOS QARTOD tests in real time, one value at a time, over a typed state per variable.
 
 Flags (QARTOD): 1 pass, 3 suspect, 4 fail, 9 missing; a value's flag is the worst of its
 tests. Real time means no look-ahead: the spike test compares a value with the median of the
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any
+
+from pydantic import Field
 
 from streams.qartod_config import VariableQc
+from streams.state import KeyState
 
 PASS, SUSPECT, FAIL, MISSING = 1, 3, 4, 9
 RECENT = 3  # values the spike test's median is taken over
@@ -34,7 +36,18 @@ class Verdict:
         return self.flag == PASS
 
 
-def check(qc: VariableQc, climate: tuple[float, float] | None, st: dict[str, Any], at: float,
+Kept = tuple[float, float, bool]  # a value the spike test may compare with: time, value, spiked
+
+
+class VariableState(KeyState):
+    """What the tests remember of one variable of one device."""
+
+    recent: list[Kept] = Field(default_factory=list)  # up to RECENT, within max_gap
+    prev: Kept | None = None  # the value just before (rate of change)
+    run: tuple[float, float] | None = None  # where the value's flat run began: time, value
+
+
+def check(qc: VariableQc, climate: tuple[float, float] | None, st: VariableState, at: float,
           value: float | None, max_gap: float, future: bool = False) -> Verdict:
     """Judge ``value`` at event time ``at`` and move the variable's state ``st`` on.
     ``climate`` is the station's own usual range (None: ``qc.climate``); ``future``: the
@@ -51,7 +64,7 @@ def check(qc: VariableQc, climate: tuple[float, float] | None, st: dict[str, Any
         usual = climate or qc.climate
         if usual is not None and not usual[0] <= value <= usual[1]:
             raised["climatology"] = SUSPECT
-    recent = [p for p in st.get("recent", []) if 0 < at - p[0] <= max_gap]
+    recent = [p for p in st.recent if 0 < at - p[0] <= max_gap]
     spiked = False
     if qc.spike is not None and recent:
         jump = abs(value - _reference(recent, at, qc.spike_reference))
@@ -60,11 +73,11 @@ def check(qc: VariableQc, climate: tuple[float, float] | None, st: dict[str, Any
         elif jump > qc.spike[0]:
             raised["spike"] = SUSPECT
         spiked = "spike" in raised
-    prev = st.get("prev")
+    prev = st.prev
     if qc.rate_per_s is not None and prev is not None and not prev[2] and \
             0 < at - prev[0] <= max_gap and abs(value - prev[1]) / (at - prev[0]) > qc.rate_per_s:
         raised["rate_of_change"] = SUSPECT
-    run = st.get("run")
+    run = st.run
     if run is not None and abs(value - run[1]) <= qc.flat_tolerance and at >= run[0]:
         if qc.flat_s is not None:
             held = at - run[0]
@@ -73,14 +86,14 @@ def check(qc: VariableQc, climate: tuple[float, float] | None, st: dict[str, Any
             elif held >= qc.flat_s[0]:
                 raised["flat_line"] = SUSPECT
     else:
-        st["run"] = [at, value]
+        st.run = (at, value)
     if "gross_range" not in raised and (prev is None or at > prev[0]):
-        st["recent"] = [*recent, [at, value, spiked]][-RECENT:]
-        st["prev"] = [at, value, spiked]
+        st.recent = [*recent, (at, value, spiked)][-RECENT:]
+        st.prev = (at, value, spiked)
     return Verdict(max(raised.values(), default=PASS), tuple(sorted(raised)))
 
 
-def _reference(recent: list[list[Any]], at: float, how: str) -> float:
+def _reference(recent: list[Kept], at: float, how: str) -> float:
     """What the spike test compares with. ``median``: of three, or with fewer (after a gap)
     the latest value that was no spike itself. ``trend``: the line through the latest two
     calm values, carried on to ``at`` (the latest one alone when there is no second)."""

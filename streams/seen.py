@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import bisect
 
-Ranges = list[list[float]]  # sorted [first seq, last seq, newest event time in the range]
+# sorted [first seq, last seq, newest event time in the range]; a seq stays an int: HJ 212's
+# QN (e.g. 20261205230000009) is beyond a float's exact integers, and as a float it would
+# make the packet before it look seen
+Ranges = list[list[int | float]]
 
 
-def _first(r: list[float]) -> float:
-    return r[0]
+def _first(r: list[int | float]) -> int:
+    return int(r[0])
 
 
-def seen(ranges: Ranges, seq: float) -> bool:
+def seen(ranges: Ranges, seq: int) -> bool:
     """Whether ``seq`` lies in one of the ``ranges`` already taken (sorted, merged runs of
     sequence numbers): a repeat is recognised in log time, and the runs stay few."""
     n = bisect.bisect_right(ranges, seq, key=_first) - 1
     return n >= 0 and ranges[n][0] <= seq <= ranges[n][1]
 
 
-def add(ranges: Ranges, seq: float, at: float) -> None:
+def add(ranges: Ranges, seq: int, at: float) -> None:
     """Count ``seq`` (not yet seen), stamped ``at``, merging it into its neighbours."""
     n = bisect.bisect_right(ranges, seq, key=_first)
     before = ranges[n - 1] if n > 0 and ranges[n - 1][1] == seq - 1 else None

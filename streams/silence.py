@@ -9,16 +9,19 @@ later are late, as after any final window.
 
 from __future__ import annotations
 
-from typing import Any
-
-HEARD = "heard"  # in a key's state: wall-clock epoch seconds of its source's last record
+from streams.state import KeyState
 
 
-def heard(state: dict[str, Any], timestamp: float) -> None:
-    """Note that the source spoke at ``timestamp`` (never moving the note back)."""
-    state[HEARD] = max(state.get(HEARD, timestamp), timestamp)
+class Heard(KeyState):
+    """The part of a key's state that knows when its source last spoke."""
 
+    heard: float | None = None  # wall-clock epoch seconds of the source's last record
 
-def silent(state: dict[str, Any], wall: float, seconds: float) -> bool:
-    """Whether the source has said nothing for ``seconds`` of wall-clock time."""
-    return HEARD in state and wall - state[HEARD] >= seconds
+    def hear(self, timestamp: float) -> None:
+        """Note that the source spoke at ``timestamp`` (never moving the note back: records
+        of a replay carry older timestamps)."""
+        self.heard = timestamp if self.heard is None else max(self.heard, timestamp)
+
+    def silent(self, wall: float, seconds: float) -> bool:
+        """Whether the source has said nothing for ``seconds`` of wall-clock time."""
+        return self.heard is not None and wall - self.heard >= seconds

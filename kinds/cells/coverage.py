@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import h3
+from pydantic import Field
 
 from fjsense import topics
 from fjsense.catalog import Catalog
@@ -42,7 +43,9 @@ from kinds.cells.mr import (
 from kinds.cells.processor import district_of
 from streams import seen
 from streams.contract import Batch, Output
-from streams.silence import heard, silent
+from streams.seen import Ranges
+from streams.silence import Heard
+from streams.state import KeyState, ModelState
 
 COUNTS = ("samples", "good_samples", "rsrp_good_samples", *BIN_COLUMNS)
 
@@ -51,9 +54,31 @@ def _moment(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-class CoverageParts:
+Counts = list[int]  # in the order of COUNTS
+
+
+class SiteCounts(Heard):
+    """A site's open windows (by start, epoch s): counts per area (``district:…``, ``h3:…``)."""
+
+    site: str = ""
+    windows: dict[int, dict[str, Counts]] = Field(default_factory=dict)
+    seen: dict[str, Ranges] = Field(default_factory=dict)  # per device: seqs counted
+    watermark: float | None = None  # the site's newest sample (event time)
+
+
+class AreaSums(KeyState):
+    """An area's held windows (by start, epoch s): the latest counts of each site."""
+
+    windows: dict[int, dict[str, Counts]] = Field(default_factory=dict)
+    newest: float | None = None  # the newest window start taken in
+
+
+class CoverageParts(ModelState[SiteCounts]):
+    """Per 5G site (the Kafka key): its samples counted per window and area."""
+
     name = "coverage-parts"
     source = KIND.raw_topic
+    state_model = SiteCounts
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.config: MrSettings = KIND.section(settings)
@@ -64,33 +89,31 @@ class CoverageParts:
         self.bin_edges = [rsrp_index_at_least(dbm) for dbm in RSRP_BIN_EDGES]
         self.silence = KIND.common(settings).close_after_silence_seconds
 
-    def due(self, state: dict[str, Any], wall: float) -> bool:
-        return bool(state.get("windows")) and silent(state, wall, self.silence)
+    def due(self, state: SiteCounts, wall: float) -> bool:
+        return bool(state.windows) and state.silent(wall, self.silence)
 
-    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+    def tick(self, state: SiteCounts, wall: float) -> list[Output]:
         """A site fallen silent: its windows are final now (as if its time had moved past
         their lateness), its counts sent once more, whole (the sums absorb a repeat), and its
         samples for them that come later are late."""
         if not self.due(state, wall):
             return []
-        windows = state["windows"]
-        out = [self._part(state["site"], start, area, counts)
-               for start in sorted(windows, key=int)
+        windows = state.windows
+        out = [self._part(state.site, start, area, counts)
+               for start in sorted(windows)
                for area, counts in sorted(windows[start].items())]
-        last_end = max(int(s) for s in windows) + self.config.window_seconds
-        state["watermark"] = last_end + self.config.allowed_lateness_seconds
-        self._forget(state, state["watermark"])
+        last_end = max(windows) + self.config.window_seconds
+        state.watermark = last_end + self.config.allowed_lateness_seconds
+        self._forget(state, state.watermark)
         return out
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
-        heard(state, batch.timestamp)
-        state["site"] = batch.key
+    def step(self, state: SiteCounts, batch: Batch) -> list[Output]:
+        state.hear(batch.timestamp)
+        state.site = batch.key
         site, window = batch.key, self.config.window_seconds
         district = "district:" + self.districts[site]
-        windows: dict[str, dict[str, list[int]]] = state.setdefault("windows", {})
-        counted: dict[str, seen.Ranges] = state.setdefault("seen", {})
-        watermark: float | None = state.get("watermark")
-        touched: set[tuple[str, str]] = set()
+        windows, counted, watermark = state.windows, state.seen, state.watermark
+        touched: set[tuple[int, str]] = set()
         late: list[dict[str, Any]] = []
         for reading in batch.items:
             ranges = counted.setdefault(reading.device, [])
@@ -101,9 +124,9 @@ class CoverageParts:
             too_late = 0
             for sample in reading.samples:
                 at = sample.ts.timestamp()
-                start = str(int(at // window * window))
+                start = int(at // window * window)
                 if watermark is not None and \
-                        int(start) + window + self.config.allowed_lateness_seconds <= watermark:
+                        start + window + self.config.allowed_lateness_seconds <= watermark:
                     too_late += 1
                     continue
                 hexagon = "h3:" + h3.latlng_to_cell(sample.lat, sample.lon,
@@ -116,7 +139,7 @@ class CoverageParts:
                 late.append({"device": reading.device, "seq": reading.seq,
                              "late_samples": too_late})
             watermark = newest if watermark is None else max(watermark, newest)
-        state["watermark"] = watermark
+        state.watermark = watermark
         out = [self._part(site, start, area, windows[start][area]) for start, area in
                sorted(touched)]
         self._forget(state, watermark)
@@ -132,24 +155,23 @@ class CoverageParts:
         counts[2] += rsrp_ok
         counts[3 + sum(sample.rsrp_idx < edge for edge in self.bin_edges)] += 1
 
-    def _part(self, site: str, start: str, area: str, counts: list[int]) -> Output:
+    def _part(self, site: str, begin: int, area: str, counts: Counts) -> Output:
         area_type, _, name = area.partition(":")
-        begin = int(start)
         return Output(PARTS.topic, area, CoveragePart(
             window_start=_moment(begin), window_end=_moment(begin + self.config.window_seconds),
             area_type=area_type, area=name, site=site, **dict(zip(COUNTS, counts, strict=True))))
 
-    def _forget(self, state: dict[str, Any], watermark: float | None) -> None:
+    def _forget(self, state: SiteCounts, watermark: float | None) -> None:
         """Windows past their lateness are final; readings older than those are late anyway."""
         if watermark is None:
             return
         horizon = watermark - self.config.allowed_lateness_seconds - self.config.window_seconds
-        windows = state["windows"]
-        for start in [s for s in windows if int(s) + self.config.window_seconds
+        windows = state.windows
+        for start in [s for s in windows if s + self.config.window_seconds
                       + self.config.allowed_lateness_seconds <= watermark]:
             del windows[start]
-        for device, ranges in state["seen"].items():
-            state["seen"][device] = seen.forget(ranges, horizon)
+        for device, ranges in state.seen.items():
+            state.seen[device] = seen.forget(ranges, horizon)
 
     def _late_letter(self, site: str, late: list[dict[str, Any]],
                      received_at: datetime) -> DeadLetter:
@@ -161,9 +183,12 @@ class CoverageParts:
             json.dumps(late).encode(), received_at)
 
 
-class CoverageSums:
+class CoverageSums(ModelState[AreaSums]):
+    """Per area (the Kafka key): every site's latest counts per window, summed."""
+
     name = "coverage-sums"
     source = PARTS.topic
+    state_model = AreaSums
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.config: MrSettings = KIND.section(settings)
@@ -180,10 +205,10 @@ class CoverageSums:
         lat, lon = self.centres.get(area, (0.0, 0.0))
         return round(lat, 6), round(lon, 6)
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
-        windows: dict[str, dict[str, list[int]]] = state.setdefault("windows", {})
-        newest: float | None = state.get("newest")
-        touched: dict[str, CoveragePart] = {}
+    def step(self, state: AreaSums, batch: Batch) -> list[Output]:
+        windows = state.windows
+        newest = state.newest
+        touched: dict[int, CoveragePart] = {}
         out: list[Output] = []
         for part in batch.items:
             start = part.window_start.timestamp()
@@ -194,19 +219,19 @@ class CoverageSums:
                     "sites", self.source, part.model_dump_json().encode(),
                     _moment(batch.timestamp))))
                 continue
-            key = str(int(start))
+            key = int(start)
             windows.setdefault(key, {})[part.site] = [getattr(part, c) for c in COUNTS]
             touched[key] = part
             newest = start if newest is None else max(newest, start)
-        state["newest"] = newest
+        state.newest = newest
         for key, part in sorted(touched.items()):
             out += self._total(batch.key, part, windows[key])
         for key in [k for k in windows if newest is not None
-                    and int(k) < newest - self.config.hold_windows_seconds]:
+                    and k < newest - self.config.hold_windows_seconds]:
             del windows[key]
         return out
 
-    def _total(self, key: str, part: CoveragePart, sites: dict[str, list[int]]) -> list[Output]:
+    def _total(self, key: str, part: CoveragePart, sites: dict[str, Counts]) -> list[Output]:
         counts = dict(zip(COUNTS, (sum(c) for c in zip(*sites.values(), strict=True)),
                           strict=True))
         samples = counts["samples"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fjsense.catalog import Catalog
 from fjsense.settings import Settings
 from kinds.cells.cell import KIND, KPIS, CellKpi, CellReading, CellSettings
 from streams.contract import Batch, Output
+from streams.state import ModelState, Stateless
 
 
 def district_of(catalog: Catalog, kind: str) -> dict[str, str]:
@@ -15,15 +14,18 @@ def district_of(catalog: Catalog, kind: str) -> dict[str, str]:
     return {s.id: s.district or s.region for s in catalog.sites_of(kind)}
 
 
-class CellKpiProcessor:
+class CellKpiProcessor(ModelState[Stateless]):
+    """Per 5G site (the Kafka key): each KPI period with its district and availability."""
+
     name = "cell-kpi"
     source = KIND.raw_topic
+    state_model = Stateless
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.config: CellSettings = KIND.section(settings)
         self.districts = district_of(catalog, KIND.name)
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+    def step(self, state: Stateless, batch: Batch) -> list[Output]:
         district = self.districts[batch.key]
         return [Output(KPIS.topic, batch.key, self.kpi(batch.key, district, r))
                 for r in batch.items]

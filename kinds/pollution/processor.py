@@ -9,6 +9,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
+
 from fjsense import topics
 from fjsense.catalog import Catalog
 from fjsense.deadletter import DeadLetter
@@ -32,7 +34,9 @@ from kinds.pollution.kind import (
 )
 from streams import seen
 from streams.contract import Batch, Output
-from streams.silence import heard, silent
+from streams.seen import Ranges
+from streams.silence import Heard
+from streams.state import KeyState, ModelState
 
 HOUR = 3600
 SIGNS = ("stuck_s", "pinned", "zero_flow")
@@ -58,9 +62,38 @@ def _moment(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-class PollutionProcessor:
+class FactorHour(KeyState):
+    """One pollutant's real-time values in one hour of a point."""
+
+    total: float = 0.0  # of the normal values
+    samples: int = 0  # normal values (flag N or none)
+    flagged: int = 0  # values under maintenance (not averaged, counted)
+
+
+class PointState(Heard):
+    """What the processor keeps of one monitoring point (MN)."""
+
+    site: str = ""
+    hours: dict[int, dict[str, FactorHour]] = Field(default_factory=dict)  # open, by start
+    same: dict[str, tuple[float, float]] = Field(default_factory=dict)  # code: value, since
+    pinned: int = 0  # real-time packets in a row with a value pinned at a limit or range edge
+    seen: Ranges = Field(default_factory=list)  # packet seqs counted
+    newest: float = 0.0  # the newest real-time packet (event time)
+    final_before: float | None = None  # hours before it are final (closed when silent)
+
+
+class SitePoints(KeyState):
+    """A site's state (the Kafka key): per monitoring point."""
+
+    points: dict[str, PointState] = Field(default_factory=dict)
+
+
+class PollutionProcessor(ModelState[SitePoints]):
+    """Per site (the Kafka key) and monitoring point: its rows, status and hourly averages."""
+
     name = "pollution"
     source = KIND.raw_topic
+    state_model = SitePoints
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.config: PollutionSettings = KIND.section(settings)
@@ -68,37 +101,36 @@ class PollutionProcessor:
                        if isinstance(d.spec, PollutionPoint)}
         self.silence = KIND.common(settings).close_after_silence_seconds
 
-    def due(self, state: dict[str, Any], wall: float) -> bool:
-        return any(st["hours"] and silent(st, wall, self.silence) for st in state.values())
+    def due(self, state: SitePoints, wall: float) -> bool:
+        return any(st.hours and st.silent(wall, self.silence) for st in state.points.values())
 
-    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+    def tick(self, state: SitePoints, wall: float) -> list[Output]:
         """A point fallen silent: every hour it holds is final now, an incomplete one judged
         as such (not valid under HJ 75), and packets for it that come later are late."""
         out: list[Output] = []
-        for mn, st in state.items():
-            if not (st["hours"] and silent(st, wall, self.silence)):
+        for mn, st in state.points.items():
+            if not (st.hours and st.silent(wall, self.silence)):
                 continue
-            st["final_before"] = max(int(h) for h in st["hours"]) + HOUR
-            hours = self._close(st, st["site"], mn, self.points[mn], list(st["hours"]))
-            out += [Output(HOURLY.topic, st["site"], h) for h in hours]
-            out += [Output(HOURS.topic, st["site"], h) for h in point_hours(hours)]
+            st.final_before = max(st.hours) + HOUR
+            hours = self._close(st, st.site, mn, self.points[mn], list(st.hours))
+            out += [Output(HOURLY.topic, st.site, h) for h in hours]
+            out += [Output(HOURS.topic, st.site, h) for h in point_hours(hours)]
         return out
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+    def step(self, state: SitePoints, batch: Batch) -> list[Output]:
         out: list[Output] = []
         late: list[dict[str, Any]] = []
         for reading in batch.items:
             point = self.points[reading.device]
-            st = state.setdefault(reading.device, {"hours": {}, "same": {}, "pinned": 0})
-            heard(st, batch.timestamp)
-            st["site"] = batch.key
-            counted = st.setdefault("seen", [])
-            if seen.seen(counted, reading.seq):
+            st = state.points.setdefault(reading.device, PointState())
+            st.hear(batch.timestamp)
+            st.site = batch.key
+            if seen.seen(st.seen, reading.seq):
                 continue  # a duplicate packet: counted once
-            seen.add(counted, reading.seq, reading.ts.timestamp())
+            seen.add(st.seen, reading.seq, reading.ts.timestamp())
             # one that old would land in a final hour: dead-lettered as late, not averaged
-            st["seen"] = seen.forget(counted, st.get("newest", 0.0) - 2 * HOUR
-                                     - self.config.allowed_lateness_seconds)
+            st.seen = seen.forget(st.seen, st.newest - 2 * HOUR
+                                  - self.config.allowed_lateness_seconds)
             out += [Output(VALUES.topic, batch.key, v) for v in self._values(batch.key, reading)]
             out.append(Output(STATUS.topic, batch.key, self._status(st, batch.key, reading,
                                                                     point)))
@@ -121,11 +153,11 @@ class PollutionProcessor:
                                value=f.value, flag=f.flag, min=f.min, max=f.max)
                 for code, f in sorted(r.values.items())]
 
-    def _status(self, st: dict[str, Any], site: str, r: PollutionReading,
+    def _status(self, st: PointState, site: str, r: PollutionReading,
                 point: PollutionPoint) -> PointStatus:
         at = r.ts.timestamp()
         flags = [f.flag for f in r.values.values() if f.flag in MAINTENANCE]
-        same: dict[str, list[float]] = st["same"]  # code → [value, since]
+        same = st.same
         longest, which = 0.0, None
         pinned = False
         for code, f in r.values.items():
@@ -133,19 +165,19 @@ class PollutionProcessor:
                 continue  # signs are read in the real-time data
             held = same.get(code)
             if held is None or held[0] != f.value:
-                same[code] = [f.value, at]
+                same[code] = (f.value, at)
             elif at - held[1] > longest:
                 longest, which = at - held[1], code
             pinned = pinned or self._pinned(point, code, f.value)
         if r.cn == "2011":
-            st["pinned"] = st["pinned"] + 1 if pinned else 0
+            st.pinned = st.pinned + 1 if pinned else 0
         flow = r.values.get(FLOW[point.point])
         zero_flow = flow is not None and flow.value == 0 and any(
             (f.cou or 0) > 0 for c, f in r.values.items() if c != FLOW[point.point])
         return PointStatus(site=site, device=r.device, ts=r.ts, cn=r.cn,
                            maintenance=flags[0] if flags else None,
                            qc_flags=dict.fromkeys(SIGNS, 3) if flags else {},
-                           stuck_s=longest, stuck_pollutant=which, pinned=st["pinned"],
+                           stuck_s=longest, stuck_pollutant=which, pinned=st.pinned,
                            zero_flow=zero_flow)
 
     def _pinned(self, point: PollutionPoint, code: str, value: float) -> bool:
@@ -154,41 +186,37 @@ class PollutionProcessor:
                                                   abs_tol=self.config.pin_tolerance)
                    for e in edges)
 
-    def _add_to_hour(self, st: dict[str, Any], r: PollutionReading) -> bool:
+    def _add_to_hour(self, st: PointState, r: PollutionReading) -> bool:
         """Add a real-time packet to its hour; False when that hour is final already."""
         begin = int(r.ts.timestamp() // HOUR * HOUR)
-        if begin + HOUR + self.config.allowed_lateness_seconds <= st.get("newest", 0.0) or \
-                begin < st.get("final_before", -math.inf):
+        if begin + HOUR + self.config.allowed_lateness_seconds <= st.newest or \
+                (st.final_before is not None and begin < st.final_before):
             return False
-        hour = str(begin)
-        factors = st["hours"].setdefault(hour, {})
+        factors = st.hours.setdefault(begin, {})
         for code, f in r.values.items():
-            acc = factors.setdefault(code, [0.0, 0, 0])  # sum, normal samples, flagged
+            acc = factors.setdefault(code, FactorHour())
             if f.value is not None and f.flag in (NORMAL, None):
-                acc[0] += f.value
-                acc[1] += 1
+                acc.total += f.value
+                acc.samples += 1
             elif f.flag in MAINTENANCE:
-                acc[2] += 1
-        st["newest"] = max(st.get("newest", 0.0), r.ts.timestamp())
+                acc.flagged += 1
+        st.newest = max(st.newest, r.ts.timestamp())
         return True
 
-    def _final_hours(self, st: dict[str, Any], site: str, r: PollutionReading,
+    def _final_hours(self, st: PointState, site: str, r: PollutionReading,
                      point: PollutionPoint) -> list[HourlyAverage]:
-        newest = st.get("newest")
-        if newest is None:
-            return []
         return self._close(st, site, r.device, point, [
-            h for h in st["hours"] if int(h) + HOUR + self.config.allowed_lateness_seconds
-            <= newest])
+            h for h in st.hours if h + HOUR + self.config.allowed_lateness_seconds
+            <= st.newest])
 
-    def _close(self, st: dict[str, Any], site: str, mn: str, point: PollutionPoint,
-               hours: list[str]) -> list[HourlyAverage]:
+    def _close(self, st: PointState, site: str, mn: str, point: PollutionPoint,
+               hours: list[int]) -> list[HourlyAverage]:
         """``hours`` of the point, final: averaged and judged, and dropped from its state."""
         expected = int(HOUR / point.interval_seconds)
         out = []
-        for hour in sorted(hours, key=int):
-            begin = int(hour)
-            for code, (total, samples, flagged) in sorted(st["hours"].pop(hour).items()):
+        for begin in sorted(hours):
+            for code, acc in sorted(st.hours.pop(begin).items()):
+                total, samples, flagged = acc.total, acc.samples, acc.flagged
                 limit = point.limit(code)
                 avg = total / samples if samples else None
                 valid = samples >= self.config.valid_share * expected

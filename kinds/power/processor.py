@@ -13,12 +13,22 @@ from fjsense.settings import Settings
 from kinds.power.kind import KIND, PUE, PowerDevice, PueSettings
 from kinds.power.pue import Late, MeterSpec, PueConfig, SitePue, SiteState
 from streams.contract import Batch, Output
-from streams.silence import HEARD, heard, silent
+from streams.silence import Heard
+from streams.state import ModelState
 
 
-class PueProcessor:
+class PueState(SiteState, Heard):
+    """A site's PUE state, with when its meters last spoke (to close its windows when silent)."""
+
+    site: str = ""
+
+
+class PueProcessor(ModelState[PueState]):
+    """Per datacenter site (the Kafka key): its meters' counters → energy-based PUE windows."""
+
     name = "pue"
     source = KIND.raw_topic
+    state_model = PueState
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         pue: PueSettings = KIND.section(settings)
@@ -34,36 +44,28 @@ class PueProcessor:
         self.sites = {site.id: SitePue(site.id, meters(site.devices), config)
                       for site in catalog.sites_of(KIND.name)}
 
-    def due(self, state: dict[str, Any], wall: float) -> bool:
-        return silent(state, wall, self.silence) and self.sites[state["site"]].open_windows(
-            SiteState.from_json(state))
+    def due(self, state: PueState, wall: float) -> bool:
+        return state.silent(wall, self.silence) and self.sites[state.site].open_windows(state)
 
-    def tick(self, state: dict[str, Any], wall: float) -> list[Output]:
+    def tick(self, state: PueState, wall: float) -> list[Output]:
         """A site fallen silent: its windows up to its newest reading are closed and judged."""
         if not self.due(state, wall):
             return []
-        site = self.sites[state["site"]]
-        site_state = SiteState.from_json(state)
-        windows = site.close(site_state)
-        state.update(site_state.to_json())
-        return [Output(PUE.topic, site.site, window) for window in windows]
+        site = self.sites[state.site]
+        return [Output(PUE.topic, site.site, window) for window in site.close(state)]
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+    def step(self, state: PueState, batch: Batch) -> list[Output]:
         site = self.sites[batch.key]
-        site_state = SiteState.from_json(state)
-        heard_at = state.get(HEARD, batch.timestamp)  # the state is rebuilt below
         outputs: list[Output] = []
         late: list[Late] = []
         for reading in batch.items:
-            got = site.add(site_state, reading)
+            got = site.add(state, reading)
             if isinstance(got, Late):
                 late.append(got)
             else:
                 outputs += [Output(PUE.topic, site.site, window) for window in got]
-        state.clear()
-        state.update(site_state.to_json(), site=batch.key)
-        heard(state, heard_at)
-        heard(state, batch.timestamp)
+        state.site = batch.key
+        state.hear(batch.timestamp)
         if late:
             outputs.append(Output(topics.DEADLETTER, self.source, late_letter(
                 batch.key, late, self.source, datetime.fromtimestamp(batch.timestamp, UTC))))

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+
+from pydantic import Field
 
 from kinds.power.kind import PowerReading, PueWindow
+from streams.state import KeyState
 
 REQUIRED = ("facility", "it")
 
@@ -80,14 +82,13 @@ def window_energy(
     return energy
 
 
-@dataclass
-class SiteState:
-    """Everything the processor keeps for one site; round-trips through JSON for the table."""
+class SiteState(KeyState):
+    """Everything the PUE computation keeps for one site (the processor's state extends it)."""
 
-    points: dict[str, list[Point]] = field(default_factory=dict)
-    latest: dict[str, float] = field(default_factory=dict)
-    finalized_until: float | None = None
-    recent: list[list[float] | None] = field(default_factory=list)
+    points: dict[str, list[Point]] = Field(default_factory=dict)  # per meter, by time
+    latest: dict[str, float] = Field(default_factory=dict)  # per meter: newest event time
+    finalized_until: float | None = None  # windows before it are final
+    recent: list[list[float] | None] = Field(default_factory=list)  # the rolling windows' kWh
 
     def watermark(self, idle: float) -> float | None:
         """The earliest latest-event-time among meters not idle behind the newest one."""
@@ -95,25 +96,6 @@ class SiteState:
             return None
         newest = max(self.latest.values())
         return min(t for t in self.latest.values() if t >= newest - idle)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "points": {d: [list(p) for p in pts] for d, pts in self.points.items()},
-            "latest": self.latest,
-            "finalized_until": self.finalized_until,
-            "recent": self.recent,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> SiteState:
-        if not data:
-            return cls()
-        return cls(
-            points={d: [tuple(p) for p in pts] for d, pts in data["points"].items()},  # type: ignore[misc]
-            latest=data["latest"],
-            finalized_until=data["finalized_until"],
-            recent=data["recent"],
-        )
 
 
 @dataclass(frozen=True)

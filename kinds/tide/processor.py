@@ -4,7 +4,9 @@ level it reached and the one it is heading for, and the station's tidal high wat
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Literal
+
+from pydantic import Field
 
 from fjsense.catalog import Catalog
 from fjsense.settings import Settings
@@ -22,7 +24,10 @@ from kinds.tide.kind import (
 )
 from kinds.tide.models import DatabaseModels, Models
 from streams.contract import Batch, Output
-from streams.qartod import check
+from streams.qartod import VariableState, check
+from streams.state import KeyState, ModelState
+
+Point = tuple[float, float, float | None, float | None]  # time, level, predicted, surge
 
 
 def early_warning(levels: WarningLevels, level: float, rate_per_s: float | None,
@@ -36,7 +41,7 @@ def early_warning(levels: WarningLevels, level: float, rate_per_s: float | None,
     return max(reached, default=0)
 
 
-def rate(points: list[list[float]]) -> float | None:
+def rate(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope (per second) of (time, level) points; None with under three."""
     if len(points) < 3:
         return None
@@ -49,12 +54,37 @@ def rate(points: list[list[float]]) -> float | None:
     return sum((p[0] - mt) * (p[1] - ml) for p in points) / var
 
 
-class TideProcessor:
+class HighWaterSearch(KeyState):
+    """The search for the next high water: rising, falling or not known yet, with the
+    highest and lowest passing values since the phase began."""
+
+    phase: Literal["unknown", "rise", "fall"] = "unknown"
+    peak: Point
+    trough: Point
+
+
+class GaugeState(KeyState):
+    """What the processor keeps of one tide gauge (device)."""
+
+    qc: VariableState = Field(default_factory=VariableState)
+    last_at: float | None = None  # the newest passing level (event time)
+    window: list[tuple[float, float]] = Field(default_factory=list)  # the rate's levels
+    hw: HighWaterSearch | None = None  # None until a passing level, and after a gap
+
+
+class StationGauges(KeyState):
+    """A station's state (the Kafka key): per device."""
+
+    devices: dict[str, GaugeState] = Field(default_factory=dict)
+
+
+class TideProcessor(ModelState[StationGauges]):
     """Per station (the Kafka key) and device: QC state, the rate window and the high-water
     search. Predictions come from the station's current constituents (``models``)."""
 
     name = "tide"
     source = KIND.raw_topic
+    state_model = StationGauges
 
     def __init__(self, settings: Settings, catalog: Catalog, models: Models | None = None) -> None:
         self.config: TideSettings = KIND.section(settings)
@@ -62,7 +92,7 @@ class TideProcessor:
                          if isinstance(s.spec, TideStation)}
         self.models = models or DatabaseModels(settings, self.config.model_refresh_seconds)
 
-    def step(self, state: dict[str, Any], batch: Batch) -> list[Output]:
+    def step(self, state: StationGauges, batch: Batch) -> list[Output]:
         station = self.stations.get(batch.key)
         if station is None:
             raise ValueError(f"no tide station {batch.key!r} in the catalog")
@@ -71,31 +101,31 @@ class TideProcessor:
                      if model is not None else [None] * len(batch.items))
         out: list[Output] = []
         for reading, tide in zip(batch.items, predicted, strict=True):
-            out += self._reading(state.setdefault(reading.device, {}), batch, station,
-                                 reading, None if tide is None else round(float(tide), 4),
+            out += self._reading(state.devices.setdefault(reading.device, GaugeState()), batch,
+                                 station, reading, None if tide is None else round(float(tide), 4),
                                  None if model is None else model[0])
         return out
 
-    def _reading(self, st: dict[str, Any], batch: Batch, station: TideStation,
+    def _reading(self, st: GaugeState, batch: Batch, station: TideStation,
                  reading: TideReading, predicted: float | None,
                  version: int | None) -> list[Output]:
         c = self.config
         at, level = reading.ts.timestamp(), reading.level_m
-        verdict = check((station.qc or c.qc).at_interval(station.interval_seconds), None, st.setdefault("qc", {}), at, level,
+        verdict = check((station.qc or c.qc).at_interval(station.interval_seconds), None, st.qc, at, level,
                         c.max_gap_seconds, at > batch.timestamp + c.max_future_seconds)
         surge = None if predicted is None else round(level - predicted, 4)
         levels = station.warning_levels
         reached = levels.reached(level)
         per_s = None
         out: list[Output] = []
-        if verdict.passed and at > st.get("last_at", -float("inf")):
-            if at - st.get("last_at", at) > c.max_gap_seconds:
-                st.pop("hw", None)
-            st["last_at"] = at
-            window = [p for p in st.get("window", []) if at - p[0] <= c.rate_window_seconds]
-            st["window"] = [*window, [at, level]]
-            per_s = rate(st["window"])
-            peak = self._high_water(st, [at, level, predicted, surge])
+        if verdict.passed and (st.last_at is None or at > st.last_at):
+            if st.last_at is not None and at - st.last_at > c.max_gap_seconds:
+                st.hw = None
+            st.last_at = at
+            window = [p for p in st.window if at - p[0] <= c.rate_window_seconds]
+            st.window = [*window, (at, level)]
+            per_s = rate(st.window)
+            peak = self._high_water(st, (at, level, predicted, surge))
             if peak is not None:
                 out.append(Output(HIGH_WATERS.topic, batch.key, HighWater(
                     station=batch.key, device=reading.device,
@@ -112,23 +142,23 @@ class TideProcessor:
             if verdict.passed else 0)))
         return out
 
-    def _high_water(self, st: dict[str, Any], point: list[Any]) -> list[Any] | None:
+    def _high_water(self, st: GaugeState, point: Point) -> Point | None:
         """Move the search for the next high (rising) or low (falling) water on by one passing
         value; the peak once the level has fallen ``high_water_margin_m`` below it."""
         margin = self.config.high_water_margin_m
-        hw = st.get("hw")
+        hw = st.hw
         if hw is None:  # not yet known whether rising or falling: no peak is a high water yet
-            st["hw"] = {"phase": "unknown", "peak": point, "trough": point}
+            st.hw = HighWaterSearch(peak=point, trough=point)
             return None
         level = point[1]
-        if hw["phase"] != "fall" and level > hw["peak"][1]:
-            hw["peak"] = point
-        if hw["phase"] != "rise" and level < hw["trough"][1]:
-            hw["trough"] = point
-        if hw["phase"] != "fall" and level <= hw["peak"][1] - margin:
-            found = hw["peak"] if hw["phase"] == "rise" else None
-            hw.update(phase="fall", trough=point)
+        if hw.phase != "fall" and level > hw.peak[1]:
+            hw.peak = point
+        if hw.phase != "rise" and level < hw.trough[1]:
+            hw.trough = point
+        if hw.phase != "fall" and level <= hw.peak[1] - margin:
+            found = hw.peak if hw.phase == "rise" else None
+            hw.phase, hw.trough = "fall", point
             return found
-        if hw["phase"] != "rise" and level >= hw["trough"][1] + margin:
-            hw.update(phase="rise", peak=point)
+        if hw.phase != "rise" and level >= hw.trough[1] + margin:
+            hw.phase, hw.peak = "rise", point
         return None

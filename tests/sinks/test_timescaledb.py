@@ -24,11 +24,11 @@ from fjsense.settings import Settings
 from fjsense.topics import AlertEvent
 from kinds.buoy.kind import CHECKED, OBSERVATIONS, QUALITY
 from kinds.buoy.kind import KIND as BUOY
-from kinds.buoy.processor import BuoyQcProcessor, QualityProcessor
+from kinds.buoy.processor import BuoyQcProcessor, QualityProcessor, StationHours, StationQc
 from kinds.buoy.simulator import BuoyScenario
 from kinds.buoy.simulator import generate as buoy_generate
 from kinds.cells.cell import KIND as CELL
-from kinds.cells.coverage import CoverageParts, CoverageSums
+from kinds.cells.coverage import AreaSums, CoverageParts, CoverageSums, SiteCounts
 from kinds.cells.mr import COVERAGE
 from kinds.cells.mr import KIND as MR
 from kinds.cells.processor import CellKpiProcessor
@@ -37,23 +37,24 @@ from kinds.cells.simulator import generate as cells_generate
 from kinds.pollution.gateway import reading_of
 from kinds.pollution.hj212 import parse
 from kinds.pollution.kind import KIND as POLLUTION
-from kinds.pollution.processor import PollutionProcessor
+from kinds.pollution.processor import PollutionProcessor, SitePoints
 from kinds.pollution.simulator import PollutionScenario
 from kinds.pollution.simulator import generate as pollution_generate
 from kinds.power.kind import KIND, PUE
-from kinds.power.processor import PueProcessor
+from kinds.power.processor import PueProcessor, PueState
 from kinds.power.simulator import PowerScenario, generate, scenario_sites
 from kinds.tide.harmonics import TideModel
 from kinds.tide.kind import CONSTITUENTS as TIDE_CONSTITUENTS
 from kinds.tide.kind import FITS, PREDICTIONS
 from kinds.tide.kind import KIND as TIDE
-from kinds.tide.processor import TideProcessor
+from kinds.tide.processor import StationGauges, TideProcessor
 from kinds.tide.simulator import TideScenario, TideSimulator
 from kinds.tide.simulator import generate as tide_generate
 from sinks.migrate import bootstrap, migrate
 from sinks.tables import stored_streams
 from streams.contract import Batch
 from streams.durable import encode
+from streams.state import Stateless
 
 START = datetime(2026, 7, 15, 4, 0, tzinfo=UTC)  # noon in Fuzhou, July
 
@@ -110,13 +111,13 @@ def power_rows(now: datetime) -> tuple[list[tuple], list[tuple]]:
     streams = stored_streams(settings)
     scenario = PowerScenario(scenario_sites(catalog, 2), START, timedelta(hours=2), seed=3)
     processor = PueProcessor(settings, catalog)
-    states: dict[str, dict] = {}
+    states: dict[str, PueState] = {}
     readings, windows = [], []
     for msg in generate(scenario):  # each reading as a Kafka record of the raw topic would be
         site, value = msg.topic.split("/")[2], b"[" + msg.payload + b"]"
         readings += KIND.raw.rows(site.encode(), int(now.timestamp() * 1000), value)
         batch = Batch(site, KIND.raw.decode(value), now.timestamp())
-        for topic, key, out in encode(processor.step(states.setdefault(site, {}), batch)):
+        for topic, key, out in encode(processor.step(states.setdefault(site, PueState()), batch)):
             windows += streams[topic].rows(key.encode(), 0, out.encode())
     return readings, windows
 
@@ -128,15 +129,16 @@ def buoy_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
     scenario = BuoyScenario(catalog.sites_of(BUOY.name)[:2], START, timedelta(hours=3),
                             spikes=0.02, seed=5)
     qc, quality = BuoyQcProcessor(settings, catalog), QualityProcessor(settings, catalog)
-    states: dict[str, dict] = {}
+    checks: dict[str, StationQc] = {}
+    hours: dict[str, StationHours] = {}
     outputs: list = []
     for msg in buoy_generate(scenario):
         site = msg.topic.split("/")[2]
         batch = Batch(site, BUOY.raw.decode(b"[" + msg.payload + b"]"), now.timestamp())
-        for out in qc.step(states.setdefault(site, {}), batch):
+        for out in qc.step(checks.setdefault(site, StationQc()), batch):
             outputs.append(out)
             if out.topic == CHECKED.topic:
-                outputs += quality.step(states.setdefault("q" + site, {}),
+                outputs += quality.step(hours.setdefault(site, StationHours()),
                                         Batch(site, [out.value], now.timestamp()))
     tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
     for stream in (OBSERVATIONS, QUALITY):
@@ -169,14 +171,14 @@ def tide_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
     history = TideSimulator().demo_history(catalog, START + span, span)
     models = {s.id: TideModel.fit(*history[s.id], s.lat) for s in sites}
     processor = TideProcessor(settings, catalog, FixedModels(models))
-    states: dict[str, dict] = {}
+    states: dict[str, StationGauges] = {}
     outputs: list = []
     for k, msg in enumerate(tide_generate(TideScenario(sites, START, span, seed=7))):
         body = json.loads(msg.payload)
         body["level_m"] += 1.0 if k == 40 else 0.0  # a spike
         site = msg.topic.split("/")[2]
         batch = Batch(site, TIDE.raw.decode(json.dumps([body]).encode()), now.timestamp())
-        outputs += processor.step(states.setdefault(site, {}), batch)
+        outputs += processor.step(states.setdefault(site, StationGauges()), batch)
     tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
     for stream in TIDE.derived:
         values = [o.value for o in outputs if o.topic == stream.topic]
@@ -205,17 +207,18 @@ def cell_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
                             phones=40, seed=9)
     kpi, parts, sums = (CellKpiProcessor(settings, catalog), CoverageParts(settings, catalog),
                         CoverageSums(settings, catalog))
-    states: dict[str, dict] = {}
+    counts: dict[str, SiteCounts] = {}
+    sums_of: dict[str, AreaSums] = {}
     outputs: list = []
     for msg in cells_generate(scenario):
         site = msg.topic.split("/")[2]
         kind = CELL if msg.topic.startswith("fj/cell/") else MR
         batch = Batch(site, kind.raw.decode(b"[" + msg.payload + b"]"), now.timestamp())
         if kind is CELL:
-            outputs += kpi.step({}, batch)
+            outputs += kpi.step(Stateless(), batch)
             continue
-        for part in parts.step(states.setdefault(site, {}), batch):
-            outputs += sums.step(states.setdefault(part.key, {}),
+        for part in parts.step(counts.setdefault(site, SiteCounts()), batch):
+            outputs += sums.step(sums_of.setdefault(part.key, AreaSums()),
                                  Batch(part.key, [part.value], now.timestamp()))
     tables: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
     for stream in (*CELL.derived, COVERAGE):
@@ -235,7 +238,7 @@ def pollution_rows(now: datetime) -> dict[str, tuple[tuple[str, ...], list[tuple
     mn = "350104LBWS000000000001"
     site = catalog.device(mn)[0]  # type: ignore[index]
     scenario = PollutionScenario([site], START, timedelta(hours=2, minutes=10), {mn: "pw"})
-    processor, state, outputs = PollutionProcessor(settings, catalog), {}, []
+    processor, state, outputs = PollutionProcessor(settings, catalog), SitePoints(), []
     for msg in pollution_generate(scenario):
         reading = POLLUTION.reading.model_validate_json(json.dumps(reading_of(parse(msg.payload))))
         outputs += processor.step(state, Batch(site.id, [reading], now.timestamp()))

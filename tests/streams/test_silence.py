@@ -33,7 +33,8 @@ def at(minutes: float) -> datetime:
 
 def test_a_silent_pollution_point_has_its_open_hour_closed_and_judged_incomplete():
     settings = Settings(pollution={"close_after_silence_seconds": 600})
-    processor, state = PollutionProcessor(settings, CATALOG), {}
+    processor = PollutionProcessor(settings, CATALOG)
+    state = processor.load_state({})
     mn, site = "350104LBWS000000000001", "fz-lianban-wwtp"
 
     def packet(minute: int) -> PollutionReading:
@@ -59,7 +60,8 @@ def test_a_silent_pollution_point_has_its_open_hour_closed_and_judged_incomplete
 
 def test_a_silent_buoy_station_has_its_open_hour_classed():
     settings = Settings(buoy={"close_after_silence_seconds": 300})
-    processor, state = QualityProcessor(settings, CATALOG), {}
+    processor = QualityProcessor(settings, CATALOG)
+    state = processor.load_state({})
     for minute in (0, 10, 20):
         processor.step(state, Batch("pingtan-b1", [CheckedReading(
             site="pingtan-b1", device="pingtan-b1-b1", seq=minute, ts=at(minute),
@@ -73,7 +75,8 @@ def test_a_silent_buoy_station_has_its_open_hour_classed():
 
 def test_a_silent_datacenter_has_its_last_windows_closed_with_their_reasons():
     settings = Settings(power={"close_after_silence_seconds": 900})
-    processor, state = PueProcessor(settings, CATALOG), {}
+    processor = PueProcessor(settings, CATALOG)
+    state = processor.load_state({})
     site = next(s for s in CATALOG.sites_of("power") if s.id == "changle-dc1")
     meters = {d.spec.circuit: d.id for d in site.devices if d.spec.circuit in ("facility", "it")}
     kw = {"facility": 1300.0, "it": 1000.0}
@@ -92,7 +95,8 @@ def test_a_silent_datacenter_has_its_last_windows_closed_with_their_reasons():
 
 def test_a_silent_5g_site_has_its_coverage_windows_made_final():
     settings = Settings(mr={"close_after_silence_seconds": 1800})
-    processor, state = CoverageParts(settings, CATALOG), {}
+    processor = CoverageParts(settings, CATALOG)
+    state = processor.load_state({})
     cell, site = "fz-gulou-001-c1", "fz-gulou-001"
 
     def report(seq: int, minute: int) -> MrReading:

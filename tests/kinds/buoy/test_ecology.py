@@ -42,7 +42,7 @@ def test_no_classed_parameter_no_class() -> None:
 
 def test_hourly_class_from_the_hours_passing_means(tmp_path: Path) -> None:
     proc = QualityProcessor(Settings(stack={"home": tmp_path}), load_catalog(None))
-    state: dict = {}
+    state = proc.load_state({})
     t0 = datetime(2026, 8, 1, 10, tzinfo=UTC)
 
     def reading(minutes: int, do: float | None, ph: float) -> CheckedReading:
@@ -58,7 +58,7 @@ def test_hourly_class_from_the_hours_passing_means(tmp_path: Path) -> None:
     assert (hour.do_mg_l, hour.samples, hour.target_class, hour.class_excess, hour.qc) == (
         4.9, 3, 3, 0, 1)
     proc.step(state, Batch("minjiang-eco1", [reading(30, 1.0, 8.0)], 0))  # hour already final
-    assert state["late"] == 1
+    assert state.late == 1
 
 
 def test_bloom_risk_needs_chlorophyll_and_a_sign_of_photosynthesis() -> None:
@@ -70,7 +70,7 @@ def test_bloom_risk_needs_chlorophyll_and_a_sign_of_photosynthesis() -> None:
 
 def test_an_hour_with_flagged_classed_values_is_doubtful(tmp_path: Path) -> None:
     proc = QualityProcessor(Settings(stack={"home": tmp_path}), load_catalog(None))
-    state: dict = {}
+    state = proc.load_state({})
     t0 = datetime(2026, 8, 1, 10, tzinfo=UTC)
     stuck = CheckedReading(site="fuzhou-nb2", device="fuzhou-nb2-b1", seq=1, ts=t0, ph=8.1,
                            qc_flags={"do_mg_l": 4, "ph": 1})  # its DO failed QC: left out

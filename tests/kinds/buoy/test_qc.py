@@ -17,7 +17,7 @@ from kinds.buoy.processor import BuoyQcProcessor
 from kinds.buoy.qc_faults import FaultPlan, inject
 from simulators.recordings import read_recording
 from streams.contract import Batch
-from streams.qartod import FAIL, MISSING, PASS, SUSPECT, check
+from streams.qartod import FAIL, MISSING, PASS, SUSPECT, VariableState, check
 from tests.paths import DATA, SHARED
 
 HOUR = 3600.0
@@ -65,8 +65,8 @@ RECORDS = {
 
 
 def judge(rows: list, qc: dict[str, VariableQc]) -> dict[tuple[int, str], int]:
-    state: dict[str, dict] = {}
-    return {(row.line, name): check(qc[name], None, state.setdefault(name, {}),
+    state: dict[str, VariableState] = {}
+    return {(row.line, name): check(qc[name], None, state.setdefault(name, VariableState()),
                                     row.ts.timestamp(), value, 3 * HOUR).flag
             for row in rows for name, value in row.values.items()}
 
@@ -99,7 +99,7 @@ def test_a_stuck_estuary_salinity_is_caught_within_the_hour_by_the_defaults() ->
     assert qc.flat_s == (1800, 3600)
     hourly = BuoyStation(interval_seconds=3600).thresholds(DEFAULT_QC)["salinity_psu"]
     assert hourly.flat_s == (7200, 14400)
-    state: dict = {}
+    state = VariableState()
     flags = [check(qc, (0.0, 35.0), state, k * 900.0, 12.4, 3 * HOUR).flag for k in range(25)]
     assert flags[:2] == [PASS, PASS] and flags[2:4] == [SUSPECT, SUSPECT]
     assert set(flags[4:]) == {FAIL}
@@ -124,7 +124,7 @@ def test_every_threshold_can_be_set_per_station_and_a_misspelt_one_is_refused() 
 
 def test_each_test_raises_its_flag() -> None:
     qc = DEFAULT_QC["water_temp_c"]
-    st: dict = {}
+    st = VariableState()
     hour = 3600.0
     assert check(qc, None, st, 0, 20.0, 3 * hour).flag == PASS
     assert check(qc, None, st, hour, 20.4, 3 * hour).flag == PASS
@@ -135,7 +135,7 @@ def test_each_test_raises_its_flag() -> None:
     assert check(qc, None, st, 4 * hour, 50.0, 3 * hour).tests[0] == "gross_range"
     assert check(qc, (21.0, 30.0), st, 5 * hour, 20.6, 3 * hour).tests == ("climatology",)
     assert check(qc, None, st, 6 * hour, None, 3 * hour).flag == MISSING
-    stuck: dict = {}
+    stuck = VariableState()
     flags = [check(qc, None, stuck, k * hour, 18.0, 3 * hour).flag for k in range(26)]
     assert flags[:12] == [PASS] * 12 and flags[12] == SUSPECT and flags[24:] == [FAIL, FAIL]
 
@@ -148,7 +148,7 @@ def processor(tmp_path: Path) -> BuoyQcProcessor:
 def test_processor_stores_every_variable_with_its_flag_and_passes_only_good_values(
         tmp_path: Path) -> None:
     proc = processor(tmp_path)
-    state: dict = {}
+    state = proc.load_state({})
     ts = datetime(2026, 11, 22, 9, tzinfo=UTC)
     reading = BuoyReading(device="minjiang-eco1-b1", seq=77, ts=ts, water_temp_c=18.4,
                           salinity_psu=30.2, do_mg_l=6.1, ph=8.05, chl_ug_l=2.3,

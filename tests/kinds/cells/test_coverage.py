@@ -16,7 +16,7 @@ import pytest
 from fjsense import topics
 from fjsense.catalog import load_catalog
 from fjsense.settings import Settings
-from kinds.cells.coverage import CoverageParts, CoverageSums
+from kinds.cells.coverage import AreaSums, CoverageParts, CoverageSums, SiteCounts
 from kinds.cells.mr import (
     COVERAGE,
     DISTRICTS,
@@ -47,18 +47,19 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.parts, self.sums = CoverageParts(settings, CATALOG), CoverageSums(settings, CATALOG)
-        self.states: dict[str, dict] = {}
+        self.counts: dict[str, SiteCounts] = {}
+        self.sums_of: dict[str, AreaSums] = {}
         self.rows: dict[tuple, object] = {}  # coverage_windows, by key: upserts
         self.letters: list = []
         self.judged: list = []
 
     def feed(self, site: str, readings: list[MrReading], received: float = 0.0) -> None:
-        for out in self.parts.step(self.states.setdefault("p" + site, {}),
+        for out in self.parts.step(self.counts.setdefault(site, self.parts.load_state({})),
                                    Batch(site, readings, received)):
             if out.topic == topics.DEADLETTER:
                 self.letters.append(out.value)
                 continue
-            for total in self.sums.step(self.states.setdefault("s" + out.key, {}),
+            for total in self.sums.step(self.sums_of.setdefault(out.key, self.sums.load_state({})),
                                         Batch(out.key, [out.value], received)):
                 if total.topic == COVERAGE.topic:
                     v = total.value

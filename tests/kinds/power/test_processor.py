@@ -25,7 +25,8 @@ def batch(start_s: int, minutes: int) -> Batch:
 
 
 def test_windows_from_a_batch_and_one_letter_for_its_late_readings():
-    processor, state = PueProcessor(Settings(), load_catalog()), {}
+    processor = PueProcessor(Settings(), load_catalog())
+    state = processor.load_state({})  # a site never seen, as the worker starts it
     first = processor.step(state, batch(0, 20))
     windows = [o.value for o in first]
     assert all(isinstance(w, PueWindow) for w in windows) and len(windows) == 18
@@ -34,4 +35,7 @@ def test_windows_from_a_batch_and_one_letter_for_its_late_readings():
     [letter] = [o.value for o in late]
     assert isinstance(letter, DeadLetter) and letter.stage == "pue"
     assert letter.reason.startswith("93 readings of changle-dc1 up to 1200s older")
-    assert len(json.loads(letter.payload)) == 93 and state  # state kept, as JSON
+    assert len(json.loads(letter.payload)) == 93
+    kept = processor.dump_state(state)  # the state as the changelog keeps it, and back
+    assert kept["site"] == "changle-dc1" and processor.dump_state(processor.load_state(
+        json.loads(json.dumps(kept)))) == kept

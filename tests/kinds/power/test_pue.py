@@ -168,7 +168,7 @@ def test_state_survives_json_round_trip():
     events = readings(10, {"f": lambda t: 1200.0, "i": lambda t: 1000.0, "c": lambda t: 1.0})
     site, state = SitePue("s", METERS, CONFIG), SiteState()
     first = [w for e in events[:60] for w in add(site, state, e)]
-    state = SiteState.from_json(state.to_json())
+    state = SiteState.model_validate(state.model_dump(mode="json"))
     rest = [w for e in events[60:] for w in add(site, state, e)]
     expected, _ = run(events)
     assert first + rest == expected

@@ -91,7 +91,7 @@ def test_the_trend_is_held_beyond_the_span_it_was_fitted_on(hnl) -> None:
 
 def judged(rows: list[Row], station: str = "xiamen-tide") -> list:
     processor = TideProcessor(Settings(), load_catalog(), NoModels())
-    state: dict = {}
+    state = processor.load_state({})
     out = []
     for seq, row in enumerate(rows):
         reading = TideReading(device="xiamen-tg1", seq=seq, ts=row.ts,
@@ -137,7 +137,7 @@ def test_surge_is_the_level_less_the_current_constituents_prediction(hnl) -> Non
     model = TideModel.fit(t[:1000], h[:1000], HONOLULU_LAT)
     processor = TideProcessor(Settings(), load_catalog(), Fixed(model))
     at = datetime.fromtimestamp(t[1200], UTC)
-    out = processor.step({}, Batch("xiamen-tide", [TideReading(
+    out = processor.step(processor.load_state({}), Batch("xiamen-tide", [TideReading(
         device="xiamen-tg1", seq=1, ts=at, level_m=float(h[1200]))], t[1200]))
     obs = out[0].value
     assert obs.fit_version == 7
