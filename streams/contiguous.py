@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 
 class Verdict(Enum):
+    """What the gate does with a record of an acking topic."""
+
     PASS = "pass"  # the next record: hand it on
     DROP = "drop"  # read before the seek, or again: the sought position brings it
     RESEEK = "reseek"  # dropped; seek to the expected offset, in case nothing else will
@@ -48,10 +50,12 @@ class OffsetGate:
         self.jumped: dict[TP, tuple[int, int]] = {}  # (expected, offset) of the last jump
 
     def sought(self, tp: TP, offset: int | None) -> None:
+        """faust moved the partition to ``offset``: from now on that offset comes next."""
         self.expected[tp] = offset if offset is not None and offset >= 0 else None
         self.jumped.pop(tp, None)
 
     def revoked(self, tps: Iterable[TP]) -> None:
+        """The partitions are another worker's now: forget where they stood."""
         for tp in tps:
             self.expected.pop(tp, None)
             self.jumped.pop(tp, None)
@@ -81,20 +85,25 @@ class ContiguousConsumer(Consumer):
         self.gate = OffsetGate()
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
+        """faust's seek after an assignment, told to the gate."""
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
             self.gate.sought(ensure_TP(tp), offset)
         return committed
 
     async def seek(self, partition: TP, offset: int) -> None:
+        """Any other seek of faust's, told to the gate."""
         await super().seek(partition, offset)
         self.gate.sought(ensure_TP(partition), offset)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """The gate forgets revoked partitions before faust does its part."""
         self.gate.revoked(revoked)
         await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        """faust's fetched records, those of acking topics through the gate (changelogs and
+        other topics pass as they come)."""
         acking = self.app.topics.acks_enabled_for
         async for tp, message in super().getmany(timeout):
             if not acking(tp.topic):

@@ -121,6 +121,31 @@ def test_every_built_in_kind_lives_in_its_folder() -> None:
             assert kind.rules.parent == folder
 
 
+def undocumented(source: str) -> list[str]:
+    """Public classes, functions and methods of a source without a docstring."""
+    missing = []
+
+    def walk(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) \
+                    and not child.name.startswith("_"):
+                if ast.get_docstring(child) is None:
+                    missing.append(prefix + child.name)
+                if isinstance(child, ast.ClassDef):
+                    walk(child, f"{child.name}.")
+
+    walk(ast.parse(source), "")
+    return missing
+
+
+def test_every_public_class_and_function_of_the_engines_and_the_kernel_says_why() -> None:
+    """A docstring on each (issue 19): the engines and the kernel are what a plugin reads."""
+    files = [p for folder in ("fjsense", *STAGES) for p in python_files(ROOT / folder)]
+    missing = {str(p.relative_to(ROOT)): undocumented(p.read_text()) for p in files}
+    assert sum(len(p.read_text()) for p in files) > 100_000
+    assert {k: v for k, v in missing.items() if v} == {}
+
+
 def test_the_checks_above_catch_what_they_look_for() -> None:
     """Planted offences: an import of a kind, a topic in SQL, a kind's name as a key."""
     names = builtin_names()
@@ -128,3 +153,5 @@ def test_the_checks_above_catch_what_they_look_for() -> None:
     assert naming('SQL = "SELECT pue FROM pue_windows WHERE x"\n', names) == {"pue_windows"}
     assert naming('kinds["pollution"].mqtt_filter\n', names) == {"pollution"}
     assert naming('"""A docstring about a buoy and pollution."""\n', names) == set()
+    assert undocumented('class A:\n    """Why."""\n    def run(self): pass\n    def _x(self): pass\n'
+                        'def f():\n    """Why."""\n') == ["A.run"]
