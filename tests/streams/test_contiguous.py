@@ -53,3 +53,33 @@ def test_a_revoked_partition_forgets_what_it_expected():
     assert P1 not in gate.expected
     gate.sought(P1, 3)
     assert verdicts(gate, [4, 3]) == [Verdict.RESEEK, Verdict.PASS]
+
+
+def test_faust_reads_on_from_the_gate_not_from_a_record_it_took_while_the_seek_ran():
+    """The restarted worker of a later kill loop: 274..287 fetched before the seek to 274, and
+    287 stored as read by faust's loop only after the seek. faust's own rule (a record below the
+    read offset is dropped as read) then dropped 274..286. The read offset the consumer sets from
+    the gate before each record lets all of them through."""
+    gate = OffsetGate()
+    assert verdicts(gate, list(range(274, 288))) == [Verdict.PASS] * 14  # before the seek
+    gate.sought(P1, 274)
+    faust_read: int | None = 287  # set late, by the record taken while the seek ran
+    taken = []
+    for offset in range(274, 291):  # the seek's fetch
+        read = gate.read_offset(P1)
+        if gate.admit(P1, offset) is Verdict.PASS:
+            faust_read = read  # ContiguousConsumer.getmany
+            if faust_read is None or offset >= faust_read:  # faust's _drain_messages
+                taken.append(offset)
+                faust_read = offset
+    assert taken == list(range(274, 291))
+
+
+def test_the_read_offset_before_a_jump_the_gate_accepts_keeps_it_a_gap_for_faust():
+    gate = OffsetGate()
+    gate.sought(P1, None)
+    assert gate.read_offset(P1) is None  # sought to no offset: faust takes the first as it is
+    gate.sought(P1, 10)
+    assert gate.admit(P1, 15) is Verdict.RESEEK
+    assert gate.read_offset(P1) == 9
+    assert gate.admit(P1, 15) is Verdict.PASS  # faust sees 9 -> 15 and records 10..14 as a gap
