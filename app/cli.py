@@ -208,7 +208,8 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
         table = Table("", "what", "name", "state", "detail")
         for c in checks:
             detail = ", ".join(f"{k}={brief(v)}" for k, v in c.detail.items())
-            table.add_row("✓" if c.ok else "✗", c.what, c.name, c.state, detail)
+            mark = "✗" if not c.ok else "!" if c.state == "warning" else "✓"
+            table.add_row(mark, c.what, c.name, c.state, detail)
         output.console().print(table)
     if not all(c.ok for c in checks):
         raise SystemExit(1)

@@ -29,6 +29,7 @@ from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
 from fjsense.health import probe
 from fjsense.kafka_admin import ensure_topics
+from fjsense.kafka_ends import READ_WAIT_MS, end_offsets
 from fjsense.registry import SensorKind, registry
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
@@ -72,12 +73,17 @@ class Observer:
         self.kinds = registry(settings.plugins)
         self.publisher = publisher
         self.health = settings.health
-        self.kafka = KafkaConsumer(bootstrap_servers=settings.kafka.servers, enable_auto_commit=False)
+        self.kafka = KafkaConsumer(bootstrap_servers=settings.kafka.servers,
+                                   enable_auto_commit=False, fetch_max_wait_ms=READ_WAIT_MS)
         self.db = psycopg.connect(Credentials(settings).dsn("reader"), autocommit=True)
 
-    def end_offsets(self, topic: str) -> int:
-        parts = [TopicPartition(topic, p) for p in self.kafka.partitions_for_topic(topic) or ()]
-        return sum(self.kafka.end_offsets(parts).values()) if parts else 0
+    def records(self, topics: list[str]) -> dict[str, int]:
+        """Records in each topic (read together: finding the ends reads each last batch)."""
+        parts = [TopicPartition(topic, p) for topic in topics
+                 for p in self.kafka.partitions_for_topic(topic) or ()]
+        ends = end_offsets(self.settings, self.kafka, parts) if parts else {}
+        return {topic: sum(end for tp, end in ends.items() if tp.topic == topic)
+                for topic in topics}
 
     def count(self, table: str) -> int:
         row = self.db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
@@ -86,8 +92,8 @@ class Observer:
     def snapshot(self) -> Snapshot:
         counts = {"published": self.publisher.stats.published}
         rows = stages(self.kinds)
-        for _, key in rows[1:]:
-            counts[key] = self.count(key) if "." not in key else self.end_offsets(key)
+        counts.update(self.records([key for _, key in rows[1:] if "." in key]))
+        counts.update({key: self.count(key) for _, key in rows[1:] if "." not in key})
         views = [(kind, self.db.execute(
             kind.live_view.sql, kind.live_view.parameters(self.settings)).fetchall())  # type: ignore[arg-type]
             for kind in self.kinds.values() if kind.live_view is not None]

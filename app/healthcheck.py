@@ -1,7 +1,9 @@
-"""`fjsense health`: every component (from its own endpoint), every server, consumer lag.
+"""`fjsense health`: every component (from its own endpoint), every server, consumer lag, and
+on the embedded broker its busiest partition.
 
 Exits non-zero when something is wrong: a component down or not ready, a server that does
-not answer, a consumer group further behind than ``health.max_lag`` records.
+not answer, a consumer group further behind than ``health.max_lag`` records. A partition
+grown past ``health.partition_warn_records`` is a warning with what to do, not a failure.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from app.processes import all_components
 from fjsense.health import probe
+from fjsense.kafka_ends import READ_WAIT_MS, end_offsets
 from fjsense.registry import registry
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
 from fjsense.stack.service import port_open
+from fjsense.topics import topic_names
 from sinks.runner import GROUP_ID as SINK_GROUP
 from streams.app import APP_ID as WORKER_GROUP
 
@@ -78,7 +82,8 @@ def lag_checks(settings: Settings) -> list[Check]:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka.servers,
                                  client_id="fjsense-health", request_timeout_ms=5000)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka.servers,
-                                 request_timeout_ms=5000, enable_auto_commit=False)
+                                 request_timeout_ms=5000, enable_auto_commit=False,
+                                 fetch_max_wait_ms=READ_WAIT_MS)
     except KafkaError as exc:
         return [Check("lag", group, False, "unknown", {"error": str(exc)})
                 for group in GROUPS.values()]
@@ -87,7 +92,7 @@ def lag_checks(settings: Settings) -> list[Check]:
         for component, group in GROUPS.items():
             try:
                 committed = admin.list_group_offsets({group: None})[group]
-                ends = consumer.end_offsets(list(committed)) if committed else {}
+                ends = end_offsets(settings, consumer, list(committed)) if committed else {}
             except KafkaError as exc:
                 checks.append(Check("lag", component, False, "unknown", {"error": str(exc)}))
                 continue
@@ -104,11 +109,48 @@ def lag_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+STARVING_ADVICE = (
+    "the embedded broker keeps every record and lists a partition's batches on each fetch, so "
+    "its fetches slow down and then come back empty as partitions grow: once the sink has "
+    "caught up (lag 0), restart the stack with an empty broker (`fjsense down`, `fjsense up`; "
+    "stored rows stay in PostgreSQL), or run Apache Kafka (`kafka.bootstrap`)")
+
+
+def partition_checks(settings: Settings) -> list[Check]:
+    """On the embedded broker, its busiest partition, with a warning (not a failure) once it
+    holds ``health.partition_warn_records``: before its tail fetches starve."""
+    if settings.kafka.external:
+        return []  # Apache Kafka's fetches do not grow with the log
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka.servers,
+                                 request_timeout_ms=5000, enable_auto_commit=False,
+                                 fetch_max_wait_ms=READ_WAIT_MS)
+    except KafkaError as exc:
+        return [Check("partitions", "kafka", True, "unknown", {"error": str(exc)})]
+    try:
+        parts = [TopicPartition(topic, p) for topic in topic_names(registry(settings.plugins))
+                 for p in consumer.partitions_for_topic(topic) or ()]
+        ends = end_offsets(settings, consumer, parts) if parts else {}
+    except KafkaError as exc:
+        return [Check("partitions", "kafka", True, "unknown", {"error": str(exc)})]
+    finally:
+        consumer.close()
+    if not ends:
+        return [Check("partitions", "kafka", True, "ok", {"busiest": None})]
+    tp, records = max(ends.items(), key=lambda item: item[1])
+    detail: dict[str, Any] = {"busiest": f"{tp.topic}[{tp.partition}]", "records": records,
+                              "warn_at": settings.health.partition_warn_records}
+    if records < settings.health.partition_warn_records:
+        return [Check("partitions", "kafka", True, "ok", detail)]
+    return [Check("partitions", "kafka", True, "warning", {**detail, "advice": STARVING_ADVICE})]
+
+
 def health_checks(settings: Settings, component: str | None = None) -> list[Check]:
     """Everything, or only ``component``'s own endpoint (for a container healthcheck)."""
     if component is not None:
         return component_checks(settings, (component,))
-    return component_checks(settings) + server_checks(settings) + lag_checks(settings)
+    return (component_checks(settings) + server_checks(settings) + lag_checks(settings)
+            + partition_checks(settings))
 
 
 LISTED = 4  # a list or mapping of at most this many entries is shown whole in the table

@@ -36,7 +36,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from app.processes import Components
 from benchmarks.e2e import log
 from fjsense.catalog import load_catalog
-from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
+from fjsense.kafka_admin import ensure_topics
 from fjsense.rules import parse_rules
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack, isolated_settings
@@ -152,8 +152,7 @@ def percentile(values: list[float], q: int) -> float:
 def floor(settings: Settings, receiver: Receiver, rounds: int = 300) -> dict[str, float]:
     """The raw path's p99: a Kafka record produced → consumed, and a POST to the receiver."""
     topic = "bench.alerts.floor"
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers, linger_ms=0,
-                             batch_size=producer_batch_bytes(settings))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers, linger_ms=0)
     consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.servers,
                              auto_offset_reset="latest", consumer_timeout_ms=100)
     producer.send(topic, b"warm-up").get(10)
@@ -183,8 +182,7 @@ def floor(settings: Settings, receiver: Receiver, rounds: int = 300) -> dict[str
 def latency(settings: Settings, receiver: Receiver, rate: float, seconds: float,
             breach_every: int) -> dict[str, float | None]:
     """Live readings at ``rate``/s; from each breaching reading's send to its notification."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers, linger_ms=0,
-                             batch_size=producer_batch_bytes(settings))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers, linger_ms=0)
     rng = random.Random(11)
     order = list(range(STATIONS))
     rng.shuffle(order)  # stations in the order they breach, each once

@@ -15,6 +15,9 @@ On a stack of its own (embedded servers on free ports), in one run:
   queued in its persistent session while it was stopped, then drained;
 - ``two_bridges``: the same drain with a second bridge on the shared subscription (the
   queue splits between their sessions), as ``ratio.two_bridges_vs_one``;
+- ``kafka_batches``: records and batch objects of the busiest partition of the raw topic, the
+  PUE topic and the PUE processor's changelog (one record per batch by design), from
+  ``benchmarks/batches.py``;
 - ``rss_mb``: peak resident memory of every component and server.
 Prints one JSON line. ``python -m benchmarks.e2e [--seconds S] [--offered R] [--single N]``.
 """
@@ -43,18 +46,22 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from app.processes import Components, wait_for
+from benchmarks.batches import busiest_partitions
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
 from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack, isolated_settings
 from fjsense.stack.service import free_port
-from kinds.power.kind import KIND
+from kinds.power.kind import KIND, PUE
 from simulators.messages import SimMessage
 from simulators.publisher import DevicePublisher
 from sinks.migrate import bootstrap
+from streams.app import APP_ID
 
 ARRAY = 50  # readings per message in the batched runs
+# counted for batch objects: the raw topic, a derived one, a changelog (one record per batch)
+BATCHED_TOPICS = [KIND.raw_topic, PUE.topic, f"{APP_ID}-pue-state-changelog"]
 Meter = tuple[str, str, str]  # site, device, circuit
 
 
@@ -425,6 +432,8 @@ def main() -> None:
                 f"two bridges: {args.single} queued one-reading messages, both draining",
                 lambda: drain(settings, conn, parts, {"bridge": "bridge", "bridge-2":
                               second}, two, servers))
+        report["kafka_batches"] = busiest_partitions(settings.kafka.servers, BATCHED_TOPICS,
+                                                     settings.kafka.partitions)
         pids = {name: proc.pid for name, proc in parts.procs.items()}
         pids.update(servers)
         report["rss_mb"] = peak_rss_mb(pids)  # type: ignore[assignment]

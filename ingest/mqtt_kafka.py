@@ -31,7 +31,6 @@ from fjsense.catalog import Catalog
 from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
 from fjsense.health import Health
-from fjsense.kafka_admin import producer_batch_bytes
 from fjsense.registry import registry
 from fjsense.settings import Settings
 from ingest.contract import BridgeStats
@@ -112,7 +111,6 @@ class MqttKafkaBridge:
             client_id=self.client_id,
             acks="all",
             linger_ms=0,  # batching is ours, per key
-            batch_size=producer_batch_bytes(self.settings),  # a Tansu workaround
             compression_type=None if ingest.compression == "none" else ingest.compression,
             max_request_size=max(ingest.batch_bytes * 2, 1024 * 1024),
             retries=10,

@@ -11,12 +11,12 @@ import faust
 
 from fjsense.catalog import Catalog, catalog_of
 from fjsense.health import Health, HealthServer, stall_reason
-from fjsense.kafka_admin import producer_batch_bytes
 from fjsense.registry import registry
 from fjsense.rules import load_rules
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
 from streams.alerts import RuleReloader, alert_processors
+from streams.changelog_batches import EmbeddedTransport
 from streams.contiguous import ContiguousTransport
 from streams.contract import Processor
 from streams.durable import attach
@@ -83,15 +83,16 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
         topic_replication_factor=settings.kafka.replication,
         producer_acks=-1,
         producer_compression_type="lz4",
-        producer_max_batch_size=producer_batch_bytes(settings),  # a Tansu workaround
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         # a restarted worker waits for its killed predecessor's session to expire
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
-    # faust hands on records fetched before its seek and commits past them (streams/contiguous)
-    app.transport = ContiguousTransport(app.conf.broker_consumer, app)
+    # faust hands on records fetched before its seek and commits past them (streams/contiguous);
+    # on the embedded broker, changelog records go alone in their batches (changelog_batches)
+    transport = ContiguousTransport if settings.kafka.external else EmbeddedTransport
+    app.transport = transport(app.conf.broker_consumer, app)
     streams = all_streams(registry(settings.plugins))
     catalog = catalog_of(settings)
     engines = alert_processors(load_rules(settings, catalog), catalog, settings)

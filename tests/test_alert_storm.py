@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 
 from app.processes import Components, wait_for
 from fjsense.credentials import Credentials
-from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
+from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from fjsense.stack.service import free_port
 from sinks.migrate import bootstrap
@@ -101,8 +101,7 @@ def test_a_storm_of_breaches_is_grouped_and_survives_a_killed_worker(
     try:
         parts.wait_ready("worker")
         at = datetime.now(UTC) - timedelta(hours=1)
-        producer = KafkaProducer(bootstrap_servers=settings.kafka.servers,  # as the bridge does
-                                 batch_size=producer_batch_bytes(settings))
+        producer = KafkaProducer(bootstrap_servers=settings.kafka.servers)  # as the bridge does
         for n in range(STATIONS):  # one breach per station, as its meter would send it
             reading = {"device": f"storm-{n:04d}-m", "seq": 1, "ts": at.isoformat(),
                        "circuit": "facility", "kw": 950.0, "kwh": 10.0}

@@ -70,6 +70,15 @@ def test_a_killed_component_is_restarted_and_health_tells(settings: Settings, tm
         code, checks = health(settings)
         lag = {c["name"]: c for c in checks if c["what"] == "lag"}
         assert code == 0 and lag["sink"]["ok"] and "fj.raw.power" in lag["sink"]["by_topic"]
+        [busiest] = [c for c in checks if c["what"] == "partitions"]
+        assert busiest["state"] == "ok" and busiest["records"] > 0 and busiest["warn_at"] == 40_000
+        # a partition past health.partition_warn_records: a warning with what to do, exit 0
+        crowded = settings.model_copy(update={"health": settings.health.model_copy(
+            update={"partition_warn_records": busiest["records"]})})
+        code, checks = health(crowded)
+        [warned] = [c for c in checks if c["what"] == "partitions"]
+        assert code == 0 and warned["ok"] and warned["state"] == "warning"
+        assert warned["busiest"] == busiest["busiest"] and "fjsense down" in warned["advice"]
     finally:
         codes = parts.stop_all()
     assert codes == {"run": 0}

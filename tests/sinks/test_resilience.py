@@ -15,7 +15,7 @@ from kafka import KafkaProducer
 from app.processes import Components, wait_for
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
-from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
+from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
 from kinds.power.simulator import PowerScenario, generate, scenario_sites
@@ -38,8 +38,7 @@ def test_a_refused_row_is_a_dead_letter_and_its_batch_is_stored(settings: Settin
     ensure_topics(settings)
     parts = Components(settings, tmp_path)
     parts.start("sink")
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers,  # as the bridge does
-                             batch_size=producer_batch_bytes(settings))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers)  # as the bridge does
     first = [reading(1, "2026-05-01T00:00:00Z"), reading(2, "2026-05-01T00:00:10+08:00"),
              reading(3, "not a time"), reading(4, "2026-05-01T00:00:30Z")]
     for body in (first, [reading(5, "2026-05-01T00:00:40Z")]):

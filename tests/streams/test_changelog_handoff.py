@@ -15,7 +15,6 @@ import faust
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from fjsense.kafka_admin import producer_batch_bytes
 from fjsense.settings import Settings
 from streams.durable import DurableRunner
 from tests.kafka_read import read_topic
@@ -29,8 +28,7 @@ CHANGELOG = "handoff-summer-state-changelog"
 async def commit_one(settings: Settings, datadir: Path) -> int:
     """Commit one step with no outputs; what is still in faust's send-soon buffer after it."""
     app = faust.App("handoff", broker=f"kafka://{settings.kafka.servers}", store="memory://",
-                    datadir=str(datadir), web_enabled=False, topic_partitions=1,
-                    producer_max_batch_size=producer_batch_bytes(settings))
+                    datadir=str(datadir), web_enabled=False, topic_partitions=1)
     runner = DurableRunner(app, Summer(), SOURCE, partitions=1)
     await app.producer.start()
     try:

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from app.processes import Components, wait_for
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
-from fjsense.kafka_admin import ensure_topics, producer_batch_bytes
+from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from kinds.power.kind import PUE
 from kinds.power.simulator import PowerScenario, generate, scenario_sites
@@ -40,8 +40,7 @@ def test_outbox_is_sent_again_on_assignment_without_new_data(settings: Settings,
     parts.start("sink")
     try:
         parts.wait_ready("worker")
-        producer = KafkaProducer(bootstrap_servers=settings.kafka.servers,  # as the bridge does
-                                 batch_size=producer_batch_bytes(settings))
+        producer = KafkaProducer(bootstrap_servers=settings.kafka.servers)  # as the bridge does
         for site, readings in by_site.items():  # one record per site: then silence
             producer.send("fj.raw.power", key=site.encode(), value=b"[" + b",".join(readings)
                           + b"]")
