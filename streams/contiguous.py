@@ -21,12 +21,18 @@ record fetched before the seek could be taken while the seek ran: its offset the
 the sought one, and faust dropped as already read the records from the sought offset up to it,
 which no agent had seen (a killed worker's successor lost 5 of 1,000 transitions so).
 
+faust's stream skips a record fetched under an older generation, or taken while the flow is
+stopped for a rebalance, and acks it all the same. The gate had handed it on, so it dropped the
+record when it came again: one transition in a kill loop was committed and never judged so.
+The consumer refuses that ack, rewinds the gate and seeks the partition back to the record.
+
 faust's changelog recovery keeps its own bounds, so changelogs pass untouched. This is a fix
 of faust, not of the embedded broker: it stays on under Apache Kafka.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from enum import Enum
@@ -74,6 +80,13 @@ class OffsetGate:
         expected = self.expected[tp]
         return None if expected is None else expected - 1
 
+    def rewind(self, tp: TP, offset: int) -> None:
+        """A record the gate handed on was not taken after all: it comes next again."""
+        expected = self.expected.get(tp)
+        if expected is not None and offset < expected:
+            self.expected[tp] = offset
+            self.jumped.pop(tp, None)
+
     def admit(self, tp: TP, offset: int) -> Verdict:
         """Whether the record at ``offset`` may go on; a record that passes moves the gate."""
         expected = self.expected.get(tp)
@@ -97,6 +110,7 @@ class ContiguousConsumer(Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = OffsetGate()
+        self.rewinds: dict[TP, int] = {}  # per partition, the lowest record to fetch again
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """faust's seek after an assignment, told to the gate. A source partition with no
@@ -120,6 +134,27 @@ class ContiguousConsumer(Consumer):
         """Any other seek of faust's, told to the gate."""
         await super().seek(partition, offset)
         self.gate.sought(ensure_TP(partition), offset)
+
+    def ack(self, message: Message) -> bool:
+        """faust's ack, refused for a source record that no stream took (a stream skips a
+        record of an older generation, or one taken while the flow is stopped, and acks it):
+        acked, it would be committed unjudged. It is fetched again instead."""
+        if message.tracked or not self.app.topics.acks_enabled_for(message.topic):
+            return super().ack(message)
+        tp = ensure_TP(message.tp)
+        self.gate.rewind(tp, message.offset)
+        if tp not in self.rewinds:
+            asyncio.ensure_future(self._fetch_again(tp))
+        self.rewinds[tp] = min(self.rewinds.get(tp, message.offset), message.offset)
+        return False
+
+    async def _fetch_again(self, tp: TP) -> None:
+        """Seek to the lowest refused record of the partition, once the acks of the skipped
+        records that came with it are all in."""
+        await asyncio.sleep(0)
+        offset = self.rewinds.pop(tp, None)
+        if offset is not None and tp in self.gate.expected:
+            await self.seek(tp, offset)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """The gate forgets revoked partitions before faust does its part."""

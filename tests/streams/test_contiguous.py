@@ -83,3 +83,15 @@ def test_the_read_offset_before_a_jump_the_gate_accepts_keeps_it_a_gap_for_faust
     assert gate.admit(P1, 15) is Verdict.RESEEK
     assert gate.read_offset(P1) == 9
     assert gate.admit(P1, 15) is Verdict.PASS  # faust sees 9 -> 15 and records 10..14 as a gap
+
+
+def test_a_record_handed_on_but_not_taken_comes_next_again():
+    """faust's stream skipped 795 (an older generation) and acked it: the gate had handed it on
+    and dropped it when the partition's fetch brought it again. Rewound, it passes."""
+    gate = OffsetGate()
+    gate.sought(P1, 795)
+    assert verdicts(gate, [795, 796, 797]) == [Verdict.PASS] * 3
+    gate.rewind(P1, 795)
+    assert verdicts(gate, [795, 796, 797, 798]) == [Verdict.PASS] * 4
+    gate.rewind(P1, 900)  # not handed on yet: nothing to rewind
+    assert gate.expected[P1] == 799
