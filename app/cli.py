@@ -138,8 +138,7 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bridge = MqttKafkaBridge(settings, catalog_of(settings), args.client_id)
-    port = settings.health.bridge_port if args.health_port is None else args.health_port
-    server = HealthServer(bridge.health, settings.health.host, port)
+    server = HealthServer(bridge.health, settings.health.host, health_port(settings, args))
     try:
         ensure_topics(settings)
         bridge.run(stop)
@@ -147,12 +146,18 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
         server.close()
 
 
+def health_port(settings: Settings, args: argparse.Namespace) -> int:
+    """The component's health port: ``--health-port`` when given (each of several instances
+    needs its own), else its setting."""
+    return settings.health_port(args.command) if args.health_port is None else args.health_port
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     from fjsense.kafka_admin import ensure_topics
     from streams.app import run_worker
 
     ensure_topics(settings)
-    run_worker(settings, args.loglevel)
+    run_worker(settings, args.loglevel, health_port(settings, args))
 
 
 def cmd_sink(settings: Settings, args: argparse.Namespace) -> None:
@@ -161,7 +166,7 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> None:
     from sinks.runner import main as sink_main
 
     health = Health("sink")
-    server = HealthServer(health, settings.health.host, settings.health.sink_port)
+    server = HealthServer(health, settings.health.host, health_port(settings, args))
     try:
         ensure_topics(settings)
         sink_main(settings, health)
@@ -319,11 +324,13 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     bridge.add_argument(
         "--client-id", default=None, help="MQTT client id (its persistent session); default: "
         "the ingest.client_id setting; give each bridge its own")
-    bridge.add_argument("--health-port", type=int, default=None,
-                        help="health endpoint port; default: health.bridge_port; 0: none")
-    add("worker", cmd_worker, "run the stream processors in the foreground").add_argument(
-        "--loglevel", default="warning")
-    add("sink", cmd_sink, "run the Kafka → database sink in the foreground")
+    worker = add("worker", cmd_worker, "run the stream processors in the foreground")
+    worker.add_argument("--loglevel", default="warning")
+    sink = add("sink", cmd_sink, "run the Kafka → database sink in the foreground")
+    for name, scalable in (("bridge", bridge), ("worker", worker), ("sink", sink)):
+        scalable.add_argument("--health-port", type=int, default=None,
+                            help=f"health endpoint port; default: health.{name}_port; 0: none; "
+                            "give each of several instances its own")
     for kind in kinds.values():
         for component in kind.components:
             add(component.name, cmd_component, component.help).set_defaults(

@@ -121,12 +121,15 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
     return app
 
 
-def run_worker(settings: Settings, loglevel: str = "warning") -> None:
-    """Run the worker in the foreground until SIGTERM/SIGINT (as a container would)."""
+def run_worker(settings: Settings, loglevel: str = "warning", health_port: int | None = None
+               ) -> None:
+    """Run the worker in the foreground until SIGTERM/SIGINT (as a container would); its
+    health endpoint on ``health_port`` (default: ``health.worker_port``)."""
     from faust.worker import Worker
 
     health = Health("worker")
-    server = HealthServer(health, settings.health.host, settings.health.worker_port)
+    port = settings.health.worker_port if health_port is None else health_port
+    server = HealthServer(health, settings.health.host, port)
     try:
         Worker(create_app(settings, health), loglevel=loglevel).execute_from_commandline()
     finally:

@@ -87,3 +87,21 @@ def test_a_killed_component_is_restarted_and_health_tells(settings: Settings, tm
     assert {c["name"]: c["state"] for c in checks if c["what"] == "component"} == {
         "bridge": "down", "worker": "down", "sink": "down", "notify": "down", "hj212": "down"}
     assert health(settings, "--component", "sink")[0] == 1
+
+
+def test_a_second_sink_answers_on_its_own_health_port(settings: Settings, tmp_path: Path):
+    """Several instances of a component each need their own endpoint (issue 20, scale-out):
+    ``--health-port`` gives one; the default port stays free for the first."""
+    from fjsense.health import probe
+    from fjsense.stack.service import free_port
+
+    bootstrap(settings)
+    parts = Components(settings, tmp_path)
+    port = free_port()
+    parts.start("sink-2", f"sink --health-port {port}")
+    try:
+        parts.wait_ready("sink-2", port=port)
+        assert (parts.health("sink-2", port=port) or {}).get("component") == "sink"
+        assert probe(settings.health.host, settings.health.sink_port) is None
+    finally:
+        assert parts.stop_all() == {"sink-2": 0}
