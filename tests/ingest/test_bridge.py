@@ -21,7 +21,7 @@ from fjsense.kafka_admin import ensure_topics
 from fjsense.settings import Settings
 from fjsense.stack.servers import Tansu
 from ingest.mqtt_kafka import MqttKafkaBridge
-from tests.kafka_read import read_topic
+from tests.kafka_read import array_items, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ def test_every_bad_message_is_dead_lettered_with_its_reason(
     for payload, _ in BAD:
         client.publish("fj/power/changle-dc1/changle-dc1-m01", payload, 1).wait_for_publish(5)
     letters = [DeadLetter.model_validate_json(json.dumps(x)) for r in
-               read_topic(settings, topics.DEADLETTER, expect=len(BAD)) for x in json.loads(r.value)]
+               read_topic(settings, topics.DEADLETTER, expect=len(BAD), count=array_items) for x in json.loads(r.value)]
     client.loop_stop()
     assert len(letters) == len(BAD)
     decoded = sorted(letters, key=lambda d: BAD.index(next(b for b in BAD if b[0] == d.payload)))
@@ -228,7 +228,7 @@ def test_readings_published_while_the_bridge_is_down_wait_in_its_session(
     servers.mosquitto.start()
     bridge, stop, thread = run_bridge(settings, client_id)
     try:
-        records = read_topic(settings, "fj.raw.power", expect=10)
+        records = read_topic(settings, "fj.raw.power", expect=10, count=array_items)
     finally:
         stop.set()
         thread.join(30)
@@ -275,7 +275,7 @@ def test_no_payload_stops_the_bridge(settings: Settings, bridge: MqttKafkaBridge
         client.publish(topic, payload, 1).wait_for_publish(10)
     [good] = read_topic(settings, "fj.raw.power", expect=1)
     letters = [DeadLetter.model_validate_json(json.dumps(x))
-               for r in read_topic(settings, topics.DEADLETTER, expect=2) for x in json.loads(r.value)]
+               for r in read_topic(settings, topics.DEADLETTER, expect=2, count=array_items) for x in json.loads(r.value)]
     client.loop_stop()
     assert [x["seq"] for x in json.loads(good.value)] == [77]
     reasons = sorted(letter.reason for letter in letters)
