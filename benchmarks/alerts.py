@@ -35,12 +35,11 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from app.processes import Components
 from benchmarks.e2e import log
+from benchmarks.stack import embedded_stack
 from fjsense.catalog import load_catalog
-from fjsense.kafka_admin import ensure_topics
 from fjsense.rules import parse_rules
 from fjsense.settings import Settings
-from fjsense.stack import LocalStack, isolated_settings
-from sinks.migrate import bootstrap
+from fjsense.stack import isolated_settings
 from streams.alerts import SourceAlerts
 from streams.durable import guarded_step
 
@@ -243,35 +242,35 @@ def main() -> None:
                                                  "webhook_url": receiver.url})})
     log(f"engine: {args.engine_readings:,} readings, {RULES:,} rules, {STATIONS:,} stations")
     judged = engine(settings, args.engine_readings)
-    stack = LocalStack(settings)
-    stack.up()
-    parts = Components(settings, home / "logs", verbose=False)
     try:
-        ensure_topics(settings)
-        bootstrap(settings)
-        log("baseline: Kafka round trip, POST to the receiver")
-        raw = floor(settings, receiver)
-        for name in ("worker", "sink", "notify"):
-            parts.start(name)
-        for name in ("worker", "sink", "notify"):
-            parts.wait_ready(name)
-        log(f"latency: {args.rate:,.0f} readings/s for {args.seconds:.0f} s, "
-            f"a breach every {args.breach_every}")
-        delays = latency(settings, receiver, args.rate, args.seconds, args.breach_every)
-        p99 = delays["p99_s"]
-        ratio = {"engine_vs_bare": judged["readings_per_s"] / judged["bare_per_s"],
-                 "p99_vs_floor": None if p99 is None else
-                 p99 / (raw["kafka_round_trip_p99_s"] + raw["post_p99_s"])}
-        report: dict[str, Mapping[str, float | None]] = {
-            "engine": judged, "floor": raw, "latency": delays, "ratio": ratio}
-        print(json.dumps({section: {k: None if v is None else round(v, 4)
-                                    for k, v in values.items()}
-                          for section, values in report.items()}))
+        with embedded_stack(settings, home) as (_, parts):
+            run_pipeline(settings, parts, receiver, args, judged)
     finally:
-        parts.stop_all()
-        stack.down()
         receiver.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def run_pipeline(settings: Settings, parts: Components, receiver: Receiver,
+                 args: argparse.Namespace, judged: dict[str, float]) -> None:
+    """The floor, then the latency through worker, sink and notifier; prints the JSON line."""
+    log("baseline: Kafka round trip, POST to the receiver")
+    raw = floor(settings, receiver)
+    for name in ("worker", "sink", "notify"):
+        parts.start(name)
+    for name in ("worker", "sink", "notify"):
+        parts.wait_ready(name)
+    log(f"latency: {args.rate:,.0f} readings/s for {args.seconds:.0f} s, "
+        f"a breach every {args.breach_every}")
+    delays = latency(settings, receiver, args.rate, args.seconds, args.breach_every)
+    p99 = delays["p99_s"]
+    ratio = {"engine_vs_bare": judged["readings_per_s"] / judged["bare_per_s"],
+             "p99_vs_floor": None if p99 is None else
+             p99 / (raw["kafka_round_trip_p99_s"] + raw["post_p99_s"])}
+    report: dict[str, Mapping[str, float | None]] = {
+        "engine": judged, "floor": raw, "latency": delays, "ratio": ratio}
+    print(json.dumps({section: {k: None if v is None else round(v, 4)
+                                for k, v in values.items()}
+                      for section, values in report.items()}))
 
 
 if __name__ == "__main__":

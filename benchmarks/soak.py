@@ -39,15 +39,13 @@ from pathlib import Path
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from app.processes import Components
 from benchmarks.e2e import Readings, new_rows, stored_count
+from benchmarks.stack import embedded_stack
 from fjsense.credentials import Credentials
-from fjsense.kafka_admin import ensure_topics
 from fjsense.kafka_ends import end_offsets
 from fjsense.settings import Settings
-from fjsense.stack import LocalStack, isolated_settings
+from fjsense.stack import isolated_settings
 from simulators.publisher import DevicePublisher
-from sinks.migrate import bootstrap
 
 WARM_UP_S = 30.0  # components settle, tables are created, first windows close
 POLL_S = 0.5  # how often stored rows are counted
@@ -71,8 +69,11 @@ class StoredWatch(threading.Thread):
             while not self.stop.wait(POLL_S):
                 self.samples.append((time.monotonic(), new_rows(conn, self.since)))
 
-    def max_stall(self, start: float, end: float) -> float:
-        """The longest time between two rises of the stored count within [start, end]."""
+    def max_stall(self, start: float, end: float) -> float | None:
+        """The longest time between two rises of the stored count within [start, end]; None
+        for a run that ended within its warm-up (nothing was watched)."""
+        if end <= start:
+            return None
         rises = [t for (_, before), (t, n) in itertools.pairwise(self.samples)
                  if n > before and start <= t <= end]
         edges = [start, *rises, end]
@@ -108,7 +109,7 @@ def rss_mb(pid: int) -> float:
 
 
 def soak(settings: Settings, broker_pid: int, target: int, chunk: int, drain_s: float
-         ) -> dict[str, float]:
+         ) -> dict[str, float | None]:
     """Publish chunks of one-reading messages until the busiest partition holds ``target``."""
     readings = Readings()
     floor = readings.new_run()  # every chunk's seq numbers lie above it, each new
@@ -169,12 +170,7 @@ def main() -> None:
     base = isolated_settings(home)
     settings = Settings(**{**base.model_dump(),
                            "ingest": {**base.ingest.model_dump(), "batch_readings": 1}})
-    stack = LocalStack(settings)
-    stack.up()
-    parts = Components(settings, home / "logs", verbose=False)
-    try:
-        ensure_topics(settings)
-        bootstrap(settings)
+    with embedded_stack(settings, home) as (stack, parts):
         for name in ("bridge", "worker", "sink"):
             parts.start(name)
         parts.wait_ready("bridge")
@@ -187,9 +183,6 @@ def main() -> None:
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else
                           {n: None if r is None else round(r, 3) for n, r in v.items()}
                           if isinstance(v, dict) else v for k, v in report.items()}))
-    finally:
-        parts.stop_all()
-        stack.down()
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ class ContiguousConsumer(Consumer):
         super().__init__(*args, **kwargs)
         self.gate = OffsetGate()
         self.rewinds: dict[TP, int] = {}  # per partition, the lowest record to fetch again
+        self.rewinding: set[asyncio.Future] = set()  # held, or the loop may drop them unrun
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """faust's seek after an assignment, told to the gate. A source partition with no
@@ -144,7 +145,9 @@ class ContiguousConsumer(Consumer):
         tp = ensure_TP(message.tp)
         self.gate.rewind(tp, message.offset)
         if tp not in self.rewinds:
-            asyncio.ensure_future(self._fetch_again(tp))
+            task = asyncio.ensure_future(self._fetch_again(tp))
+            self.rewinding.add(task)
+            task.add_done_callback(self.rewinding.discard)
         self.rewinds[tp] = min(self.rewinds.get(tp, message.offset), message.offset)
         return False
 
