@@ -146,6 +146,14 @@ def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
         server.close()
 
 
+def positive_count(text: str) -> int:
+    """An instance count: 1 or more."""
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} is not 1 or more")
+    return count
+
+
 def health_port(settings: Settings, args: argparse.Namespace) -> int:
     """The component's health port: ``--health-port`` when given (each of several instances
     needs its own), else its setting."""
@@ -199,7 +207,7 @@ def cmd_component(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     from app.supervise import run_supervised
 
-    run_supervised(settings)
+    run_supervised(settings, {"worker": args.workers, "sink": args.sinks})
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> None:
@@ -337,9 +345,13 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
                 component=component)
     add("notify", cmd_notify, "run the alert notifier (routes, grouping, receivers) in the "
         "foreground")
-    add("run", cmd_run, "run bridge, worker, sink, notifier and the kinds' components "
-        f"({', '.join(c.name for k in kinds.values() for c in k.components) or 'none'}) as one "
-        "supervised group (restarted with backoff when they exit)")
+    run = add("run", cmd_run, "run bridge, worker, sink, notifier and the kinds' components "
+              f"({', '.join(c.name for k in kinds.values() for c in k.components) or 'none'}) "
+              "as one supervised group (restarted with backoff when they exit)")
+    for scaled in ("workers", "sinks"):
+        run.add_argument(f"--{scaled}", type=positive_count, default=1,
+                         help=f"how many {scaled} share the partitions (default 1; the second "
+                         "and later on health ports of their own)")
     from app.alerts import add_parser as add_alerts
     from app.deadletters import add_parser as add_deadletters
 

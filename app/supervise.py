@@ -22,6 +22,7 @@ from app.processes import Components, all_components
 from fjsense.health import Health, HealthServer
 from fjsense.registry import registry
 from fjsense.settings import Settings
+from fjsense.stack.service import free_port
 
 log = logging.getLogger("fjsense.run")
 
@@ -34,6 +35,8 @@ class Child:
 
     name: str
     delay: float  # the pause before the next restart
+    command: str  # what it runs: ``fjsense COMMAND``
+    port: int | None = None  # its health port, when not its setting's (a second instance)
     started: float = 0.0
     restarts: int = 0
     last_exit: int | None = None
@@ -45,13 +48,25 @@ class Supervisor:
     """Starts the components, restarts the ones that exit, stops them all on ``stop``."""
 
     def __init__(self, settings: Settings, logs: Path,
-                 components: tuple[str, ...] | None = None) -> None:
+                 components: tuple[str, ...] | None = None,
+                 instances: dict[str, int] | None = None) -> None:
         self.settings = settings.supervise
         self.parts = Components(settings, logs, verbose=True)
         names = all_components(registry(settings.plugins)) if components is None else components
-        self.children = {name: Child(name, self.settings.min_restart_seconds) for name in names}
+        self.children = {child.name: child for name in names
+                         for child in self._instances(name, (instances or {}).get(name, 1))}
         self.health = Health("run")
         self.health.probe("components", self.report)
+
+    def _instances(self, component: str, count: int) -> list[Child]:
+        """The first instance runs on its setting's health port; the others (``worker-2`` …)
+        on free ports of their own, kept across their restarts."""
+        children = [Child(component, self.settings.min_restart_seconds, component)]
+        for n in range(2, count + 1):
+            port = free_port()
+            children.append(Child(f"{component}-{n}", self.settings.min_restart_seconds,
+                                  f"{component} --health-port {port}", port))
+        return children
 
     def report(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -60,7 +75,8 @@ class Supervisor:
             state = "restarting" if child.restart_at is not None else (
                 (child.report or {}).get("state", "down"))
             out[name] = {"state": state, "pid": proc.pid if proc else None,
-                         "restarts": child.restarts, "last_exit": child.last_exit}
+                         "restarts": child.restarts, "last_exit": child.last_exit,
+                         **({"health_port": child.port} if child.port else {})}
         return out
 
     def run(self, stop: threading.Event) -> None:
@@ -74,7 +90,7 @@ class Supervisor:
             log.warning("stopped %s", ", ".join(f"{n} ({c})" for n, c in codes.items()))
 
     def _start(self, child: Child) -> None:
-        self.parts.start(child.name)
+        self.parts.start(child.name, child.command)
         child.started, child.restart_at, child.report = time.monotonic(), None, None
 
     def check(self, now: float, stop: threading.Event) -> None:
@@ -92,7 +108,7 @@ class Supervisor:
             if code is None:
                 if now - child.started >= self.settings.stable_seconds:
                     child.delay = self.settings.min_restart_seconds
-                child.report = self.parts.health(child.name)
+                child.report = self.parts.health(child.name, port=child.port)
                 continue
             self.parts.procs.pop(child.name)
             child.restarts += 1
@@ -109,12 +125,13 @@ class Supervisor:
             self.health.ready()
 
 
-def run_supervised(settings: Settings) -> None:
-    """`fjsense run` in the foreground until SIGTERM/SIGINT."""
+def run_supervised(settings: Settings, instances: dict[str, int] | None = None) -> None:
+    """`fjsense run` in the foreground until SIGTERM/SIGINT; ``instances``: how many of a
+    component share its work (``{"worker": 3}``: one consumer group, its partitions split)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    supervisor = Supervisor(settings, settings.home / "logs")
+    supervisor = Supervisor(settings, settings.home / "logs", instances=instances)
     server = HealthServer(supervisor.health, settings.health.host, settings.health.run_port)
     try:
         supervisor.run(stop)

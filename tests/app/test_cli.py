@@ -263,3 +263,20 @@ def test_a_replay_file_with_no_readable_row_exits_1_with_one_message(tmp_path: P
                                                    "CSV (m, GMT), but no row could be read: "
                                                    "29 lines not read: line 2: ")
     assert lines[0].endswith("; and 24 more")
+
+
+def test_run_scales_workers_and_sinks_each_on_a_health_port_of_its_own(tmp_path: Path):
+    from app.supervise import Supervisor
+    from fjsense.stack import isolated_settings
+
+    settings = isolated_settings(tmp_path)
+    supervisor = Supervisor(settings, tmp_path, components=("worker", "sink", "notify"),
+                            instances={"worker": 3, "sink": 2})
+    children = supervisor.children
+    assert list(children) == ["worker", "worker-2", "worker-3", "sink", "sink-2", "notify"]
+    assert children["worker"].command == "worker" and children["worker"].port is None
+    ports = {children[n].port for n in ("worker-2", "worker-3", "sink-2")}
+    assert len(ports) == 3 and settings.health.worker_port not in ports
+    assert children["worker-3"].command == f"worker --health-port {children['worker-3'].port}"
+    out = fjsense("run", "--workers", "0")
+    assert out.returncode == 2 and "--workers: 0 is not 1 or more" in out.stderr
