@@ -4,7 +4,10 @@ prefer Grafana alerting to the stream's engine.
 Grafana evaluates on the wall clock against the tables, so only what a query can say exports:
 threshold and range rules on a stream with a table, grouped by device or site, with the rule's
 number (or a catalog threshold's default). Hysteresis, roll-ups, no data and region groups stay
-with the stream engine.
+with the stream engine, and so does ``keep_firing_for``: Grafana honours ``keepFiringFor`` in
+provisioning files only from 12.1.2 (grafana/grafana #109699), and the Grafana the project
+targets (``GRAFANA_VERSION``, 11.6) would ignore it, so it is not exported; a rule that keeps
+firing in the stream resolves in Grafana as soon as its condition clears.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def grafana_rule(rule: Rule, table: str, columns: tuple[str, ...]) -> dict[str, 
              "model": {"refId": "C", "type": "threshold", "expression": "A",
                        "conditions": [{"evaluator": evaluator}]}},
         ],
-        "for": f"{int(rule.for_seconds)}s", "keepFiringFor": f"{int(rule.keep_firing_for)}s",
+        "for": f"{int(rule.for_seconds)}s",
         "labels": {"severity": rule.severity, **rule.labels},
         "annotations": {"summary": rule.summary_template},
         "noDataState": "OK", "execErrState": "Error",

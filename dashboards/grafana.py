@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DATASOURCE = {"type": "grafana-postgresql-datasource", "uid": "fjsense-db"}
+# The one Grafana the project targets: compose runs it, and the dashboards and alert rules are
+# checked against its typed models (grafana-foundation-sdk's build for it, pinned in
+# pyproject.toml); tests/dashboards/test_grafana_models.py checks that all three agree.
+GRAFANA_VERSION = "11.6.0"
 
 
 @dataclass(frozen=True)
