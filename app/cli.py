@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from app.processes import all_components
 from fjsense import output
+from fjsense.arguments import instant
 from fjsense.catalog import CatalogError, catalog_of
 from fjsense.registry import SensorKind, registry
 from fjsense.settings import Settings, masked, unknown_variables
@@ -125,6 +127,28 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
         table.add_row(version, "applied" if at else "pending", variant or "",
                       f"{at:%Y-%m-%d %H:%M:%S %Z}" if at else "")
     output.console().print(table)
+
+
+def cmd_db_refresh(settings: Settings, args: argparse.Namespace) -> None:
+    import asyncio
+
+    import psycopg
+
+    from fjsense.credentials import Credentials
+    from sinks.refresh import refresh_noted, refresh_span
+
+    async def refresh() -> list[tuple[str, datetime, datetime]]:
+        async with await psycopg.AsyncConnection.connect(
+                Credentials(settings).dsn("admin"), autocommit=True) as conn:
+            if args.since is None and args.until is None:
+                return await refresh_noted(conn)
+            return await refresh_span(conn, args.since, args.until)
+
+    done = asyncio.run(refresh())
+    for view, start, end in done:
+        print(f"refreshed {view} from {start.isoformat()} to {end.isoformat()}")
+    if not done:
+        print("nothing to refresh")
 
 
 def cmd_bridge(settings: Settings, args: argparse.Namespace) -> None:
@@ -321,6 +345,12 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     db = sub.add_parser("db", help="database").add_subparsers(required=True)
     add("migrate", cmd_migrate, "create database and roles, apply migrations", db)
     add("status", cmd_db_status, "show the applied and pending migration steps", db)
+    refresh = add("refresh", cmd_db_refresh, "refresh the continuous aggregates: the buckets the "
+                  "sink wrote into and has not refreshed yet, or with --since/--until every "
+                  "aggregate over that span", db)
+    refresh.add_argument("--since", type=instant, metavar="ISO", help="from (UTC unless given)")
+    refresh.add_argument("--until", type=lambda t: instant(t, end=True), metavar="ISO",
+                         help="to (a date alone: its end)")
     shell = add("shell", cmd_db_shell, "psql as a database role (password from the "
                 "environment or the secrets file)", db)
     shell.add_argument("--role", choices=("reader", "writer", "admin"), default="reader",

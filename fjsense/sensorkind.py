@@ -14,7 +14,7 @@ import json
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -87,6 +87,19 @@ class NoFields(BaseModel):
 
 
 @dataclass(frozen=True)
+class Aggregate:
+    """A continuous aggregate over a table, bucketing its time column by ``bucket``.
+
+    Declared on the table because the sink writes the table: it notes each bucket it wrote
+    into, and those buckets are refreshed soon after (``sinks/refresh.py``). TimescaleDB's own
+    refresh policy looks back a fixed span, so a replay or backfill older than that would
+    never reach the stored aggregate (timescaledb #7960, #3546)."""
+
+    view: str
+    bucket: timedelta  # time_bucket's width, from its default origin (a Monday, 2000-01-03)
+
+
+@dataclass(frozen=True)
 class Timescale:
     """How a table is kept on TimescaleDB (ignored on plain PostgreSQL); ``hypertable``
     False for a small table that is no time series (e.g. model versions)."""
@@ -96,6 +109,7 @@ class Timescale:
     segment_by: str | None = None  # compression segment column
     compress_after: str | None = None
     retain: str | None = None
+    aggregates: tuple[Aggregate, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,14 @@ class DatabaseSettings(_Section):
     writer_password: SecretStr | None = None
     reader_user: str = "fjsense_reader"
     reader_password: SecretStr | None = None
+    retention: dict[str, str] = Field(
+        default_factory=dict, description="Per hypertable, how long rows are kept (e.g. "
+        '{"power_readings": "800 days"}; "none": for ever); a table not named keeps its '
+        "declared age (README: Database); TimescaleDB only, applied by `fjsense db migrate`")
+    compress_after: dict[str, str] = Field(
+        default_factory=dict, description="Per hypertable that is compressed, the age at which "
+        'its chunks are (e.g. {"buoy_observations": "14 days"}); a table not named keeps its '
+        "declared age; TimescaleDB only, applied by `fjsense db migrate`")
 
     @property
     def external(self) -> bool:
@@ -107,6 +115,9 @@ class SinkSettings(_Section):
 
     max_batch: int = Field(5000, ge=1, description="Records per database transaction at most")
     poll_timeout_ms: int = Field(500, ge=10)
+    aggregate_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often the continuous aggregates' buckets written into "
+        "are refreshed (late data reaches them; sinks/refresh.py)")
 
 
 # the platform's own processes; a kind may add its own (``SensorKind.components``)

@@ -10,6 +10,7 @@ a transaction allows). Statements are sent without parameters (the simple protoc
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,9 @@ from fjsense.credentials import Credentials
 from fjsense.registry import registry
 from fjsense.settings import Settings
 from sinks.ddl import create_table, timescale
+from sinks.policies import apply_policies
+
+log = logging.getLogger(__name__)
 
 Statements = list[str]
 
@@ -146,8 +150,14 @@ def grant(conn: psycopg.Connection, writer: str, reader: str) -> None:
         "GRANT USAGE ON SCHEMA public TO {w}, {r}",
         "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {w}",
         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {r}",
+        "GRANT DELETE ON aggregate_refresh TO {w}",  # it clears the notes it refreshed
     ):
         conn.execute(sql.SQL(statement).format(w=w, r=r))
+    if has_timescaledb(conn):  # only an aggregate's owner may refresh it (sinks/refresh.py)
+        for (view,) in conn.execute(
+                "SELECT view_name FROM timescaledb_information.continuous_aggregates").fetchall():
+            conn.execute(sql.SQL("ALTER MATERIALIZED VIEW {} OWNER TO {}").format(
+                sql.Identifier(view), w))
 
 
 def bootstrap(settings: Settings) -> list[str]:
@@ -166,4 +176,7 @@ def bootstrap(settings: Settings) -> list[str]:
     with psycopg.connect(creds.dsn("admin")) as conn:
         applied = migrate(conn, settings.plugins)
         grant(conn, creds.db("writer").username, creds.db("reader").username)
+        if has_timescaledb(conn):
+            for change in apply_policies(conn, settings):
+                log.warning("policy changed: %s", change)
     return applied

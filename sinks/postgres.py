@@ -22,6 +22,7 @@ from psycopg import sql
 
 from fjsense.sensorkind import Table
 from fjsense.topics import DEADLETTER, PLATFORM_STREAMS
+from sinks.refresh import note_statement
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ class PostgresSink:
                 "INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"
             ).format(table=sql.Identifier(table.name), cols=cols, stage=stage,
                      conflict=_on_conflict(table)))
-            return cur.rowcount
+            written = cur.rowcount
+            if (note := note_statement(table, rows)) is not None:
+                await cur.execute(note)  # the aggregates' buckets, in the rows' transaction
+            return written
 
 
 def _on_conflict(table: Table) -> sql.Composable:

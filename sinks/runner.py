@@ -2,7 +2,9 @@
 
 The database may go away (restart, failover, maintenance). The sink then waits with capped
 backoff, reconnects and writes the same rows again; Kafka keeps the readings meanwhile and
-offsets are committed only after the rows are in, so nothing is lost or doubled.
+offsets are committed only after the rows are in, so nothing is lost or doubled. Every
+``sink.aggregate_refresh_seconds`` it refreshes the continuous aggregates' buckets it wrote
+into (``sinks/refresh.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -25,6 +28,7 @@ from fjsense.kafka_admin import consumer_fetch_wait_ms
 from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
 from sinks.postgres import PostgresSink
+from sinks.refresh import refresh_noted
 from sinks.tables import stored_streams
 
 log = logging.getLogger(__name__)
@@ -99,9 +103,13 @@ async def run_sink(
         return await sink.flush()
 
     await consumer.start()
+    refresh_at = time.monotonic() + settings.sink.aggregate_refresh_seconds
     try:
         await db.call(lambda conn: conn.execute("SELECT 1"))  # ready once both answer
         while not stop.is_set():
+            if time.monotonic() >= refresh_at:
+                await refresh_aggregates(db)
+                refresh_at = time.monotonic() + settings.sink.aggregate_refresh_seconds
             batches = await consumer.getmany(
                 timeout_ms=settings.sink.poll_timeout_ms, max_records=settings.sink.max_batch
             )
@@ -127,6 +135,18 @@ async def run_sink(
     finally:
         await consumer.stop()
         await db.close()
+
+
+async def refresh_aggregates(db: Database) -> None:
+    """The buckets written into, refreshed; a refusal (e.g. another sink refreshing the same
+    aggregate) leaves the notes for the next round."""
+    try:
+        done = await db.call(refresh_noted)
+    except psycopg.Error as exc:
+        log.warning("continuous aggregates not refreshed this round: %s", exc)
+        return
+    for view, start, end in done:
+        log.info("refreshed %s from %s to %s", view, start.isoformat(), end.isoformat())
 
 
 async def _record_metrics(

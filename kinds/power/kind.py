@@ -4,13 +4,14 @@ energy-based PUE derived from them (ISO/IEC 30134-2)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fjsense.sensorkind import (
+    Aggregate,
     LiveView,
     Migration,
     Reading,
@@ -112,7 +113,8 @@ class PueSettings(BaseModel):
 READINGS = raw_table("power_readings", PowerReading)
 PUE = Stream("fj.derived.pue", PueWindow, Table(
     "pue_windows", PueWindow, key=("site", "window_start"), time_column="window_start",
-    index=("site", "window_end DESC"), timescale=Timescale(chunk="7 days")))
+    index=("site", "window_end DESC"),
+    timescale=Timescale(chunk="7 days", aggregates=(Aggregate("pue_hourly", timedelta(hours=1)),))))
 
 _HOURLY = """
 SELECT {bucket} AS bucket,

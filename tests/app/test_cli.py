@@ -88,6 +88,7 @@ def test_local_stack_lifecycle_through_the_cli():
         pids = {p.name: (home / "run" / p.name).read_text() for p in (home / "run").iterdir()}
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
         assert ("migrations applied: 0001_pipeline, 0002_alerts, 0003_dead_letter_replay, "
+                "0004_aggregate_refresh, "
                 "power/0001_tables, power/0002_pue_hourly") in " ".join(up.stderr.split())
         steps = fjsense("db", "status", env=env).stdout
         rows = [[w for w in line.split() if w != "│"] for line in steps.splitlines()]
