@@ -3,7 +3,8 @@ for, and its counters (bridge, worker, sink and the `fjsense run` supervisor).
 
 ``GET /health`` answers JSON, with status 200 while the component is ready and 503 otherwise,
 so that a container healthcheck, `fjsense health`, the demo and the tests all read readiness
-from the component rather than from its log.
+from the component rather than from its log. ``GET /metrics`` serves the same counters to
+Prometheus (``fjsense/metrics.py``).
 """
 
 from __future__ import annotations
@@ -104,13 +105,22 @@ class HealthServer:
 def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.rstrip("/") not in ("/health", ""):
+            path = self.path.rstrip("/")
+            if path == "/metrics":  # the same counters for Prometheus (fjsense/metrics.py)
+                from fjsense.metrics import CONTENT_TYPE, exposition
+
+                self._answer(200, CONTENT_TYPE, exposition(health))
+                return
+            if path not in ("/health", ""):
                 self.send_error(404)
                 return
             report = health.snapshot()
-            body = json.dumps(report, default=str).encode()
-            self.send_response(200 if report["state"] == READY else 503)
-            self.send_header("Content-Type", "application/json")
+            self._answer(200 if report["state"] == READY else 503, "application/json",
+                         json.dumps(report, default=str).encode())
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

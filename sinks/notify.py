@@ -46,6 +46,11 @@ log = logging.getLogger("fjsense.notify")
 CLAIM_BATCH, DELIVER_BATCH = 5000, 200
 LEASE_SECONDS = 60  # a delivery being attempted is not picked again meanwhile
 REPEAT_EVERY_SECONDS = 10.0  # how often repeats are looked for
+COUNT_EVERY_SECONDS = 10.0  # how often the alerts firing now are counted (health, metrics)
+FIRING_BY_SEVERITY = (
+    "SELECT severity, count(*) FROM (SELECT DISTINCT ON (rule, group_key) state, severity "
+    "FROM alert_events WHERE state <> 'pending' ORDER BY rule, group_key, at DESC) latest "
+    "WHERE state = 'firing' GROUP BY severity")
 STORED_CHANNEL = "fjsense_alert_events"  # told by a trigger when transitions are stored
 EVENT_FIELDS = ("rule", "group_key", "state", "at", "value", "threshold", "severity", "summary",
                 "labels", "site", "region")
@@ -100,6 +105,9 @@ class Notifier:
         self.failing: dict[str, str] = {}
         self.health.probe("delivered", lambda: dict(self.counts))
         self.health.probe("failing", lambda: dict(self.failing))
+        self.firing: dict[str, int] = {}  # alerts firing now, per severity
+        self.health.probe("firing", lambda: dict(self.firing))
+        self._next_count = 0.0
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deliver")
         self._next_repeat = 0.0
 
@@ -241,6 +249,9 @@ class Notifier:
                 [REPEAT_EVERY_SECONDS, *(r.repeat_interval for r in self.routes)])
             self.repeat(conn, now)
         self.deliver(conn)
+        if time.monotonic() >= self._next_count:
+            self._next_count = time.monotonic() + COUNT_EVERY_SECONDS
+            self.firing = dict(conn.execute(FIRING_BY_SEVERITY).fetchall())
 
     def run(self, stop: threading.Event) -> None:
         """Pass after pass until ``stop``; a lost database is waited out."""

@@ -118,3 +118,22 @@ def test_components_restart_and_are_checked_through_their_own_endpoint(name: str
     args = build_parser().parse_args(check[2:])
     assert args.command == "health" and args.component == service["command"][0]
     assert service["healthcheck"]["start_period"] and service["healthcheck"]["retries"] >= 3
+
+
+def test_prometheus_scrapes_every_served_component_on_its_health_port():
+    """The monitoring profile's Prometheus finds each component by its service name (every
+    replica of a scaled one) on the port its settings serve /health and /metrics on, and the
+    components listen beyond their container's loopback."""
+    prometheus = SERVICES["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"] and prometheus["image"].startswith(
+        "prom/prometheus:")
+    mount = next(v for v in prometheus["volumes"] if v.endswith(":/etc/prometheus/prometheus.yml:ro"))
+    config = yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
+    [job] = config["scrape_configs"]
+    scraped = {(name, sd["port"]) for sd in job["dns_sd_configs"] for name in sd["names"]}
+    assert all(sd["type"] == "A" for sd in job["dns_sd_configs"])
+    settings = Settings()
+    expected = {(name, settings.health_port(OURS[name]["command"][0])) for name in SERVED}
+    assert scraped == expected
+    for name in SERVED:
+        assert OURS[name]["environment"]["FJSENSE_HEALTH__HOST"] == "0.0.0.0"

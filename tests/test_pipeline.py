@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class Run:
     stats: PublishStats
     conn: psycopg.Connection
     settings: Settings
+    parts: Components
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,7 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
                  lambda: (conn.execute(progress).fetchone(), conn.execute(
                      "SELECT site, count(*), max(window_end) FROM pue_windows GROUP BY 1"
                  ).fetchall(), parts.health("worker"), parts.log("worker")[-3000:]))
-        yield Run(stats, conn, settings)
+        yield Run(stats, conn, settings, parts)
     finally:
         publisher.close()
         codes = parts.stop_all()
@@ -233,3 +235,27 @@ def test_every_panel_query_runs_as_the_read_only_role(run: Run, dashboard: str):
             assert tuple(c.name for c in cur.description) == ("metric", "value")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM power_readings")
+
+
+def test_every_component_serves_its_health_counters_as_prometheus_metrics(run: Run):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def metrics(name: str) -> dict[tuple[str, tuple], float]:
+        port = run.settings.health_port(name)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    bridge, sink, notify = (run.parts.health(n) or {} for n in ("bridge", "sink", "notify"))
+    got = metrics("bridge")
+    assert got[("fjsense_bridge_forwarded_total", ())] == bridge["stats"]["forwarded"] > 0
+    got = metrics("sink")
+    assert got[("fjsense_sink_rows_stored_total", (("table", "power_readings"),))] == (
+        sink["rows_stored"]["power_readings"]) > 0  # since its restart
+    got = metrics("notify")
+    assert got[("fjsense_notify_deliveries_total", (("receiver", "webhook"),))] == (
+        notify["delivered"]["webhook"]) >= 1
+    got = metrics("worker")
+    assert got[("fjsense_ready", (("component", "worker"),))] == 1.0
+    assert got[("fjsense_worker_events_total", ())] > 0
