@@ -48,7 +48,7 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> None:
     console = output.console()
     if args.action == "check":
         rules, routes = check(settings, args.file)
-        named = args.file or settings.alerts.rules_file or "the kinds' shipped rules"
+        named = args.file or settings.alerts.rules_file or "the platform's and the kinds' shipped rules"
         console.print(f"{named}: {len(rules)} rules, {len(routes)} routes, all valid",
                       style="green")
         for line in rules + routes:

@@ -1,5 +1,5 @@
 """The pipeline-health dashboard: throughput per stage, dead letters, lag and latency, over
-every kind of the registry."""
+every kind of the registry, and the devices whose clocks are worst off."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def _latency(kinds: dict[str, SensorKind]) -> str:
 
 
 def pipeline_dashboard(kinds: dict[str, SensorKind]) -> Dashboard:
-    """The pipeline's own dashboard: readings per kind, dead letters, lateness; built from the
-    registry."""
+    """The pipeline's own dashboard: readings per kind, dead letters, lateness, device clocks;
+    built from the registry."""
     return Dashboard(
         uid="fjsense-pipeline",
         title="fjsense pipeline health",
@@ -65,6 +65,15 @@ def pipeline_dashboard(kinds: dict[str, SensorKind]) -> Dashboard:
                 "FROM dead_letters WHERE $__timeFilter(received_at)\n"
                 "GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 50",
                 ("stage", "reason", "messages", "last_seen"), kind="table", fmt="table",
+            ),
+            Panel(
+                "Worst device clocks",
+                # the latest estimate per device (ingest/clocks.py), however old: a device
+                # that fell silent keeps its last word on its clock, with its time
+                "SELECT device, kind, site, offset_s, samples, updated_at\n"
+                "FROM device_clock ORDER BY abs(offset_s) DESC, device LIMIT 20",
+                ("device", "kind", "site", "offset_s", "samples", "updated_at"),
+                kind="table", fmt="table",
             ),
         ),
     )

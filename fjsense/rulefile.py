@@ -1,10 +1,12 @@
-"""Alert rule files: each kind's shipped rules and the operator's file, whose rules replace
-shipped ones of the same name and whose routes the notifier reads. ``${section.name}`` is
-filled from the settings, and positions are kept for errors that name the file and the line."""
+"""Alert rule files: the platform's and each kind's shipped rules and the operator's file,
+whose rules replace shipped ones of the same name and whose routes the notifier reads.
+``${section.name}`` is filled from the settings, and positions are kept for errors that name
+the file and the line."""
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +48,15 @@ def operator_rule_file(settings: Settings, path: Path | None = None) -> YamlDoc 
 
 
 def read_rule_files(settings: Settings, path: Path | None = None) -> list[YamlDoc]:
-    """Every kind's shipped rule file, in registry order, then the operator's (``path``,
-    default ``alerts.rules_file``), whose rule of a shipped rule's name replaces it. An
-    operator's file with ``shipped: false`` stands alone: its rules only."""
+    """The platform's rules, every kind's shipped rule file in registry order, then the
+    operator's (``path``, default ``alerts.rules_file``), whose rule of a shipped rule's name
+    replaces it. An operator's file with ``shipped: false`` stands alone: its rules only."""
     operator = operator_rule_file(settings, path)
     if operator is not None and operator.data.get("shipped", True) is False:
         return [operator]
-    docs = []
+    platform = resources.files("fjsense").joinpath("rules.yaml")
+    docs = [parse_rule_text(platform.read_text(encoding="utf-8"), "platform rules (rules.yaml)",
+                            settings)]
     for kind in registry(settings.plugins).values():
         if kind.rules is not None:
             docs.append(parse_rule_text(kind.rules.read_text(encoding="utf-8"),

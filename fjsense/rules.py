@@ -187,7 +187,7 @@ def _check_catalog_field(limit: CatalogValue, catalog: Catalog, fail: Any, name:
 
 
 def load_rules(settings: Settings, catalog: Catalog, path: Path | None = None) -> RuleSet:
-    """The kinds' shipped rules merged with the operator's file (``path``, default
+    """The platform's and the kinds' shipped rules merged with the operator's file (``path``, default
     ``alerts.rules_file``), checked."""
     return rules_of(read_rule_files(settings, path), settings, catalog)
 

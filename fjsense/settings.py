@@ -107,6 +107,27 @@ class IngestSettings(_Section):
         "lz4", description="Kafka record compression")
     client_id: str = Field("fjsense-bridge", description="MQTT client id and persistent session")
     shared_group: str = Field("fjsense", description="MQTT v5 shared subscription group")
+    # device clocks (ingest/clocks.py): NTP's minimum-delay filter over a sliding window
+    clock_window_seconds: float = Field(
+        3600.0, gt=0, description="Arrivals over which a device's smallest delay is taken: "
+        "long enough that one message came with little queuing (NTP takes the least "
+        "delayed of its 8 most recent polls, 64 s to 17 min apart)")
+    clock_min_samples: int = Field(
+        3, ge=2, description="Messages a window holds before its device is estimated; two at "
+        "least, so that a replay of one old message is not a clock behind")
+    clock_catch_up_seconds: float = Field(
+        60.0, ge=0, description="A window whose event time ran this much further than its "
+        "arrivals is a replay or a backlog being caught up, not a clock: no estimate from it")
+    clock_report_seconds: float = Field(
+        60.0, gt=0, description="How often the bridge sends the estimates of devices heard "
+        "from (fj.device_clock, table device_clock)")
+    clock_skew_alert_seconds: float = Field(
+        120.0, gt=0, description="Rule device-clock-skew fires past this offset either way: "
+        "two minutes puts readings into the wrong one-minute windows and past most "
+        "lateness bounds")
+    clock_skew_for_seconds: float = Field(
+        600.0, ge=0, description="How long an offset stays past clock_skew_alert_seconds before "
+        "device-clock-skew fires (the rule's `for`)")
 
 
 class SinkSettings(_Section):

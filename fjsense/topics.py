@@ -1,4 +1,5 @@
-"""Platform streams shared by every kind: dead letters and alert transitions (typed records).
+"""Platform streams shared by every kind: dead letters, alert transitions and device clocks
+(typed records).
 
 Each kind's own raw and derived streams are declared by the kind (``fjsense.registry``).
 """
@@ -16,6 +17,7 @@ from fjsense.sensorkind import Record, SensorKind, Stream, Table
 DEADLETTER = "fj.deadletter"
 ALERTS = "fj.alerts"
 ALERT_SAMPLES = "fj.alerts.samples"
+DEVICE_CLOCK = "fj.device_clock"
 
 
 class AlertEvent(Record):
@@ -52,6 +54,19 @@ class AlertSample(Record):
     member: str | None = None
 
 
+class DeviceClock(Record):
+    """One device's clock as the bridge estimates it (``ingest/clocks.py``): ``offset_s`` is
+    its clock minus true time (the bridge's; positive: it runs ahead), from ``samples``
+    messages of the window."""
+
+    device: str
+    kind: str
+    site: str
+    offset_s: float
+    samples: int
+    updated_at: AwareDatetime
+
+
 def alert_event_row(item: dict[str, Any]) -> tuple[Any, ...]:
     """An ``alert_events`` row: labels as JSON text (the column is jsonb)."""
     return tuple(json.dumps(item[c]) if c == "labels" else item.get(c)
@@ -66,6 +81,9 @@ PLATFORM_STREAMS = (
                                      ("rule", "group_key", "state", "at"), "at"),
            row=alert_event_row),
     Stream(ALERT_SAMPLES, AlertSample),
+    # the latest estimate per device replaces the one before (made by SQL: 0005_device_clock)
+    Stream(DEVICE_CLOCK, DeviceClock, Table("device_clock", DeviceClock, ("device",),
+                                            "updated_at", upsert=True)),
 )
 
 

@@ -32,7 +32,9 @@ from fjsense.credentials import Credentials
 from fjsense.deadletter import DeadLetter
 from fjsense.health import Health
 from fjsense.registry import registry
+from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
+from ingest.clocks import ClockEstimator
 from ingest.contract import BridgeStats
 from ingest.validate import KEPT_BYTES, Checked, Validator
 
@@ -76,6 +78,9 @@ class MqttKafkaBridge:
         self.health.probe("stats", lambda: dataclasses.asdict(self.stats))
         self.health.probe("unacknowledged", lambda: len(self._unconfirmed))
         self.linger = ingest.linger_ms / 1000
+        self.clocks = ClockEstimator(ingest.clock_window_seconds, ingest.clock_min_samples,
+                                     ingest.clock_catch_up_seconds)
+        self._next_clock_report = time.monotonic() + ingest.clock_report_seconds
         self._batches: dict[tuple[str, bytes], Batch] = {}
         # per QoS>0 message, by arrival token: [records not yet confirmed, mid, qos, arrival]; tokens,
         # unlike packet ids, are never reused, so a late confirmation cannot ack a newer message
@@ -146,6 +151,9 @@ class MqttKafkaBridge:
                 "ingest", f"could not be validated: {type(exc).__name__}: {exc}", msg.topic,
                 bytes(msg.payload)[:KEPT_BYTES], received)])
         self.stats.received += 1
+        if checked.newest is not None and checked.kind is not None:
+            self.clocks.observe(checked.device, checked.kind.name, checked.site,
+                                checked.newest.timestamp(), now)
         token = next(self._tokens) if msg.qos > 0 else None
         records = 0
         if checked.count and checked.kind is not None:
@@ -219,6 +227,25 @@ class MqttKafkaBridge:
             self._send(topic, key, batch)
         self._resend_at = now + self._resend_delay
         self._resend_delay = min(self._resend_delay * 2, MAX_RETRY_SECONDS)
+
+    def _report_clocks(self) -> None:
+        """Send the device clocks heard from since the last report, one record per site. A
+        lost report costs nothing: the next one follows."""
+        by_site: dict[str, list[Any]] = {}
+        for clock in self.clocks.report(time.time()):
+            by_site.setdefault(clock.site, []).append(clock)
+        for site, clocks in by_site.items():
+            try:
+                future = self.producer.send(topics.DEVICE_CLOCK, key=site.encode(),
+                                            value=Stream.encode(clocks))
+            except KafkaError as exc:
+                self._clock_report_lost(exc)
+                return
+            future.add_errback(self._clock_report_lost)
+
+    @staticmethod
+    def _clock_report_lost(exc: BaseException) -> None:
+        log.warning("a device-clock report was not sent (%s); the next one follows", exc)
 
     def _send_due(self, now: float, everything: bool = False) -> None:
         due = [k for k, b in self._batches.items() if everything or now - b.opened >= self.linger]
@@ -299,6 +326,9 @@ class MqttKafkaBridge:
                 self._send_failed_again(time.time())
                 self._report_waiting(time.time())
                 self._acknowledge_confirmed()
+                if time.monotonic() >= self._next_clock_report:
+                    self._next_clock_report += self.settings.ingest.clock_report_seconds
+                    self._report_clocks()
                 if time.monotonic() >= next_report:
                     next_report += REPORT_SECONDS
                     log.info("%s; %d messages awaiting Kafka", self.stats, len(self._unconfirmed))

@@ -29,13 +29,21 @@ Refuse = Callable[..., None]  # (reason, part=payload): dead-letters one refused
 @dataclass
 class Checked:
     """What one message yields: the forwardable JSON of its valid readings (array items joined
-    by commas, no brackets), how many they are, and a dead letter per refused part."""
+    by commas, no brackets), how many they are, and a dead letter per refused part; and, for
+    the device's clock, the newest timestamp of its schema-valid readings, refused ones too."""
 
     kind: SensorKind | None = None
     site: str = ""
     good: bytes = b""
     count: int = 0
     letters: list[DeadLetter] = field(default_factory=list)
+    device: str = ""
+    newest: datetime | None = None
+
+    def stamped(self, reading: Reading) -> None:
+        """Note a schema-valid reading's timestamp, if it is the topic's device's own."""
+        if reading.device == self.device and (self.newest is None or reading.ts > self.newest):
+            self.newest = reading.ts
 
 
 def schema_problem(exc: ValidationError) -> str:
@@ -86,7 +94,7 @@ class Validator:
         if site.id != site_id or not kind.sent_by(device.kind):
             refuse(f"catalog has {device_id!r} as a {device.kind} device of site {site.id!r}")
             return out
-        out.kind, out.site = kind, site.id
+        out.kind, out.site, out.device = kind, site.id, device.id
         body = payload.strip()
         if not body.startswith(b"["):
             try:
@@ -94,6 +102,7 @@ class Validator:
             except ValidationError as exc:
                 refuse(schema_problem(exc))
                 return out
+            out.stamped(reading)
             kept, whole = self.accept(reading, kind.name, "", site, device, received_at,
                                       refuse, payload)
             if kept is not None:
@@ -110,6 +119,7 @@ class Validator:
         good: list[Reading] = []
         all_whole = True
         for n, reading in enumerate(readings):
+            out.stamped(reading)
             kept, whole = self.accept(reading, kind.name, f"reading [{n}]: ", site, device,
                                       received_at, refuse, None)
             all_whole = all_whole and whole
@@ -138,6 +148,7 @@ class Validator:
             except ValidationError as exc:
                 refuse(f"reading [{n}]: {schema_problem(exc)}", raw)
                 continue
+            out.stamped(reading)
             kept, _ = self.accept(reading, kind.name, f"reading [{n}]: ", site, device,
                                   received_at, refuse, raw)
             if kept is not None:

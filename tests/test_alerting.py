@@ -408,8 +408,8 @@ def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alertin
         "fj.derived.coverage_district, fj.derived.coverage_part, fj.derived.pollution, " \
         "fj.derived.pollution_hourly, fj.derived.pollution_point_hour, " \
         "fj.derived.pollution_value, fj.derived.pue, fj.derived.tide, " \
-        "fj.derived.tide_high_water, fj.raw.buoy, fj.raw.cell, fj.raw.mr, fj.raw.pollution, " \
-        "fj.raw.power, fj.raw.tide"
+        "fj.derived.tide_high_water, fj.device_clock, fj.raw.buoy, fj.raw.cell, fj.raw.mr, " \
+        "fj.raw.pollution, fj.raw.power, fj.raw.tide"
     before = len(a.transitions())
     for second in range(310, 360, 10):  # Xiamen falls silent: the old no-data rule still runs
         m.send("changle-dc1-m03", second, 300)

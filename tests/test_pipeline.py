@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -49,6 +50,9 @@ START = datetime(2026, 1, 10, 18, 0, tzinfo=UTC)  # 02:00 in Fuzhou, January: PU
 FAULT = CoolingFault("changle-dc1", START + timedelta(minutes=30), START + timedelta(minutes=70), 3.0)
 RESET = CounterReset("anxi-dc1-m02", START + timedelta(minutes=50))
 WINDOWS_PER_SITE = 118  # 2 h of 1-minute windows, the last 2 minutes still within lateness
+SITES = ("changle-dc1", "anxi-dc1", "xiamen-dc1")
+# two live meters of a fourth site whose clocks are off: seconds their clocks run ahead
+CLOCKS = {"mawei-dc1-m03": -600.0, "mawei-dc1-m01": 30.0}
 
 
 SECRET = "webhook-test-secret"
@@ -97,6 +101,32 @@ def count(conn: psycopg.Connection, query: str) -> int:
     return conn.execute(query).fetchone()[0]  # type: ignore[index]
 
 
+def publish_with_wrong_clocks(settings: Settings, messages: int = 6) -> None:
+    """The meters of ``CLOCKS`` publish live, each stamping its readings with its own clock."""
+    catalog = load_catalog()
+    clients = {}
+    for device in CLOCKS:
+        login = Credentials(settings).device(device)
+        clients[device] = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        clients[device].username_pw_set(login.username, login.password)
+        clients[device].connect("127.0.0.1", settings.mqtt.port)
+        clients[device].loop_start()
+    try:
+        for n in range(messages):
+            for device, ahead in CLOCKS.items():
+                site, spec = catalog.device(device)  # type: ignore[misc]
+                stamp = datetime.now(UTC) + timedelta(seconds=ahead)
+                body = {"device": device, "seq": n + 1, "ts": stamp.isoformat(),
+                        "circuit": spec.spec.circuit, "kw": 500.0, "kwh": 10_000.0 + n}
+                clients[device].publish(f"fj/power/{site.id}/{device}", json.dumps(body),
+                                        qos=1).wait_for_publish(10)
+            time.sleep(0.3)
+    finally:
+        for client in clients.values():
+            client.disconnect()
+            client.loop_stop()
+
+
 @dataclass
 class Run:
     stats: PublishStats
@@ -113,7 +143,10 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
     parts = Components(settings, tmp_path_factory.mktemp("logs"),
                        FJSENSE_ALERTS__WEBHOOK_URL=webhook, FJSENSE_ALERTS__WEBHOOK_SECRET=SECRET,
                        FJSENSE_ALERTS__GROUP_WAIT_SECONDS="0",
-                       FJSENSE_ALERTS__GROUP_INTERVAL_SECONDS="0")
+                       FJSENSE_ALERTS__GROUP_INTERVAL_SECONDS="0",
+                       # device clocks reported every second, judged for 3 s, not 10 min
+                       FJSENSE_INGEST__CLOCK_REPORT_SECONDS="1",
+                       FJSENSE_INGEST__CLOCK_SKEW_FOR_SECONDS="3")
     for name in ("bridge", "worker", "sink", "notify"):
         parts.start(name)
     parts.wait_ready("bridge")
@@ -134,10 +167,12 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
         stats = publisher.run(messages[half:])  # readings pile up in Kafka meanwhile
         parts.start("worker")
         parts.start("sink")
-        progress = ("SELECT (SELECT count(*) FROM pue_windows), (SELECT count(*) FROM power_readings),"
+        publish_with_wrong_clocks(settings)
+        progress = ("SELECT (SELECT count(*) FROM pue_windows WHERE site <> 'mawei-dc1'),"
+                    " (SELECT count(*) FROM power_readings WHERE site <> 'mawei-dc1'),"
                     " (SELECT coalesce(sum(jsonb_array_length(events)), 0) FROM"
                     " alert_notifications WHERE receiver = 'webhook' AND delivered_at IS NOT NULL)")
-        target = (3 * WINDOWS_PER_SITE, len(stats.valid), 2)
+        target = (3 * WINDOWS_PER_SITE, len(stats.valid), 3)  # PUE firing, resolved; a clock
         wait_for(lambda: all(a >= b for a, b in zip(conn.execute(progress).fetchone(), target)),
                  300, f"the whole run to be stored {target}",
                  lambda: (conn.execute(progress).fetchone(), conn.execute(
@@ -152,7 +187,8 @@ def run(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory, web
 
 
 def test_every_valid_reading_stored_exactly_once(run: Run):
-    stored = Counter(run.conn.execute("SELECT device, seq FROM power_readings").fetchall())
+    stored = Counter(run.conn.execute(
+        "SELECT device, seq FROM power_readings WHERE site <> 'mawei-dc1'").fetchall())
     assert set(stored) == run.stats.valid
     assert max(stored.values()) == 1
     assert len(run.stats.valid) > 6000 and run.stats.readings > len(run.stats.valid) * 1.02
@@ -160,7 +196,14 @@ def test_every_valid_reading_stored_exactly_once(run: Run):
 
 
 def test_every_malformed_message_is_a_dead_letter_with_a_reason(run: Run):
-    letters = run.conn.execute("SELECT stage, payload, reason FROM dead_letters").fetchall()
+    letters = run.conn.execute(
+        "SELECT stage, payload, reason FROM dead_letters "
+        "WHERE position('mawei-dc1-m03'::bytea in payload) = 0").fetchall()
+    # the meter whose clock is 10 minutes behind is late for the PUE windows of its site
+    late = run.conn.execute(
+        "SELECT DISTINCT stage FROM dead_letters "
+        "WHERE position('mawei-dc1-m03'::bytea in payload) > 0").fetchall()
+    assert late == [("pue",)]
     assert sorted(bytes(p) for _, p, _ in letters) == sorted(run.stats.malformed)
     assert {stage for stage, _, _ in letters} == {"ingest"}
     assert all(reason for _, _, reason in letters) and len(letters) > 30
@@ -169,9 +212,8 @@ def test_every_malformed_message_is_a_dead_letter_with_a_reason(run: Run):
 def test_stored_pue_equals_independent_computation_from_counters(run: Run):
     windows = run.conn.execute(
         "SELECT site, window_start, window_end, pue, pue_rolling FROM pue_windows "
-        "ORDER BY site, window_end").fetchall()
-    assert Counter(w[0] for w in windows) == {s: WINDOWS_PER_SITE for s in
-                                               ("changle-dc1", "anxi-dc1", "xiamen-dc1")}
+        "WHERE site <> 'mawei-dc1' ORDER BY site, window_end").fetchall()
+    assert Counter(w[0] for w in windows) == {s: WINDOWS_PER_SITE for s in SITES}
     meters = counters(run.conn, load_catalog())
     with_pue = [w for w in windows if w[3] is not None]
     assert len(with_pue) >= 0.97 * len(windows)
@@ -188,7 +230,7 @@ def test_stored_pue_equals_independent_computation_from_counters(run: Run):
 def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alerts_on_mqtt):
     events = run.conn.execute(
         "SELECT rule, group_key, state, at, notify, claimed_at IS NOT NULL, inhibited "
-        "FROM alert_events ORDER BY at").fetchall()
+        "FROM alert_events WHERE rule = 'pue-above-target' ORDER BY at").fetchall()
     assert [e[:3] for e in events] == [
         ("pue-above-target", "changle-dc1", "pending"),
         ("pue-above-target", "changle-dc1", "firing"),
@@ -198,17 +240,36 @@ def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alert
     assert FAULT.start < pending < firing < FAULT.end < resolved
     assert [e[4:] for e in events] == [(False, False, None), (True, True, None), (True, True, None)]
     # one message per transition, or one for both when the restart's backlog brings them together
-    assert [(a["group_key"], a["state"]) for h in Webhook.received for a in h["alerts"]] == [
+    pue = [h for h in Webhook.received if h["alerts"][0]["rule"] == "pue-above-target"]
+    assert [(a["group_key"], a["state"]) for h in pue for a in h["alerts"]] == [
         ("changle-dc1", "firing"), ("changle-dc1", "resolved")]
-    assert [h["status"] for h in Webhook.received] == [h["alerts"][-1]["state"]
-                                                       for h in Webhook.received]
+    assert [h["status"] for h in pue] == [h["alerts"][-1]["state"] for h in pue]
     deliveries = run.conn.execute(
         "SELECT receiver, sum(jsonb_array_length(events)), max(attempts) FROM alert_notifications"
         " WHERE delivered_at IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
-    assert deliveries == [("log", 2, 1), ("mqtt", 2, 1), ("webhook", 2, 1)]
-    wait_for(lambda: len(alerts_on_mqtt) == 2, 10, "alerts on MQTT")
-    assert [t for t, _ in alerts_on_mqtt] == ["fj/alerts/warning/changle-dc1/pue-above-target"] * 2
-    assert [m["state"] for _, m in alerts_on_mqtt] == ["firing", "resolved"]
+    assert deliveries == [("log", 3, 1), ("mqtt", 3, 1), ("webhook", 3, 1)]  # and the clock
+    wait_for(lambda: len(alerts_on_mqtt) == 3, 10, "alerts on MQTT")
+    on_pue = [(t, m["state"]) for t, m in alerts_on_mqtt if t.endswith("/pue-above-target")]
+    assert on_pue == [("fj/alerts/warning/changle-dc1/pue-above-target", "firing"),
+                      ("fj/alerts/warning/changle-dc1/pue-above-target", "resolved")]
+
+
+def test_device_clocks_are_estimated_within_2s_and_only_the_one_10_minutes_behind_alerts(
+        run: Run):
+    clocks = dict(run.conn.execute(
+        "SELECT device, offset_s FROM device_clock WHERE site = 'mawei-dc1'").fetchall())
+    assert clocks.keys() == CLOCKS.keys()
+    for device, ahead in CLOCKS.items():
+        assert abs(clocks[device] - ahead) < 2, (device, clocks[device])
+    # the replayed meters' readings are hours old but came in minutes: catching up, no clock
+    assert count(run.conn, "SELECT count(*) FROM device_clock") == 2
+    events = run.conn.execute(
+        "SELECT group_key, state, value, labels->>'team' FROM alert_events "
+        "WHERE rule = 'device-clock-skew' ORDER BY at, state DESC").fetchall()
+    assert [e[:2] for e in events] == [("mawei-dc1-m03", "pending"), ("mawei-dc1-m03", "firing")]
+    assert abs(events[1][2] + 600) < 2 and events[1][3] == "operations"
+    [hook] = [h for h in Webhook.received if h["alerts"][0]["rule"] == "device-clock-skew"]
+    assert [(a["group_key"], a["state"]) for a in hook["alerts"]] == [("mawei-dc1-m03", "firing")]
 
 
 @pytest.mark.parametrize("dashboard", ["fjsense-datacenter", "fjsense-pipeline"])

@@ -118,8 +118,12 @@ def test_publish_is_idempotent_by_uid(grafana: str):
 def test_alert_rules_export_as_grafana_managed_rules(tmp_path: Path):
     write_provisioning(Settings(pue={"target": 1.4}), tmp_path)
     exported = yaml.safe_load((tmp_path / "provisioning/alerting/fjsense.yaml").read_text())
-    rule, availability = exported["groups"][0]["rules"]
+    clock, rule, availability = exported["groups"][0]["rules"]
     assert availability["title"] == "cell-availability-below-target"
+    assert (clock["title"], clock["for"]) == ("device-clock-skew", "600s")
+    assert "FROM device_clock" in clock["data"][0]["model"]["rawSql"]
+    assert clock["data"][1]["model"]["conditions"] == [
+        {"evaluator": {"type": "outside_range", "params": [-120.0, 120.0]}}]
     assert "FROM cell_kpis" in availability["data"][0]["model"]["rawSql"]
     assert (rule["title"], rule["for"], rule["labels"]["severity"]) == (
         "pue-above-target", "300s", "warning")

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,17 +36,25 @@ def device_client(settings: Settings, username: str | None, password: str | None
     return client
 
 
-@pytest.fixture
-def bridge(settings: Settings) -> Iterator[MqttKafkaBridge]:
+@contextmanager
+def running_bridge(settings: Settings) -> Iterator[MqttKafkaBridge]:
     ensure_topics(settings)
     bridge = MqttKafkaBridge(settings, load_catalog(), client_id=f"bridge-{settings.database.name}")
     stop = threading.Event()
     thread = threading.Thread(target=bridge.run, args=(stop,))
     thread.start()
-    assert bridge.subscribed.wait(10)
-    yield bridge
-    stop.set()
-    thread.join(30)
+    try:
+        assert bridge.subscribed.wait(10)
+        yield bridge
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+@pytest.fixture
+def bridge(settings: Settings) -> Iterator[MqttKafkaBridge]:
+    with running_bridge(settings) as running:
+        yield running
 
 
 def reading(device: str, seq: int, **overrides: object) -> bytes:
@@ -152,6 +161,30 @@ def test_device_cannot_publish_under_another_devices_topic(
     client.loop_stop()
     assert [x["device"] for r in received for x in json.loads(r.value)] == ["changle-dc1-m01"]
     assert read_topic(settings, topics.DEADLETTER, timeout=1) == []
+
+
+def test_a_clock_far_ahead_is_refused_and_still_estimated(settings: Settings):
+    fast = Settings(**{**settings.model_dump(), "ingest": {
+        **settings.ingest.model_dump(), "clock_report_seconds": 0.2}})
+    login = Credentials(settings).device("changle-dc1-m01")
+    with running_bridge(fast):
+        client = device_client(settings, login.username, login.password)
+        for seq in range(3):  # ten minutes ahead: beyond ingest.max_future_seconds (300)
+            client.publish("fj/power/changle-dc1/changle-dc1-m01", json.dumps([
+                json.loads(reading("changle-dc1-m01", seq * 2, ts=(
+                    datetime.now(UTC) + timedelta(seconds=600 - 60)).isoformat())),
+                json.loads(reading("changle-dc1-m01", seq * 2 + 1, ts=(
+                    datetime.now(UTC) + timedelta(seconds=600)).isoformat()))]), 1
+            ).wait_for_publish(5)
+        clocks = [x for r in read_topic(settings, topics.DEVICE_CLOCK, expect=1,
+                                        count=array_items) for x in json.loads(r.value)]
+        client.loop_stop()
+    assert [(c["device"], c["kind"], c["site"], c["samples"]) for c in clocks[-1:]] == [
+        ("changle-dc1-m01", "power", "changle-dc1", 3)]
+    assert 598 < clocks[-1]["offset_s"] <= 600.0  # the newest reading of the least queued
+    letters = read_topic(settings, topics.DEADLETTER, expect=6, count=array_items)
+    assert sum(len(json.loads(r.value)) for r in letters) == 6
+    assert read_topic(settings, "fj.raw.power", timeout=1) == []
 
 
 @pytest.mark.parametrize("login", [None, ("changle-dc1-m01", "wrong-password"), ("intruder", "x")])

@@ -21,7 +21,7 @@ from fjsense.credentials import Credentials
 from fjsense.deadletter import DEAD_LETTER_COLUMNS
 from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
-from fjsense.topics import AlertEvent
+from fjsense.topics import DEVICE_CLOCK, AlertEvent, DeviceClock
 from kinds.buoy.kind import CHECKED, OBSERVATIONS, QUALITY
 from kinds.buoy.kind import KIND as BUOY
 from kinds.buoy.processor import BuoyQcProcessor, QualityProcessor, StationHours, StationQc
@@ -82,7 +82,7 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
     # every step applied, whichever test of the session's database migrated it first
     applied = [v for v, in conn.execute("SELECT version FROM schema_migrations")]
     assert sorted(applied) == sorted(["0001_pipeline", "0002_alerts", "0003_dead_letter_replay",
-                        "0004_aggregate_refresh", "power/0001_tables", "power/0002_pue_hourly", "buoy/0001_tables",
+                        "0004_aggregate_refresh", "0005_device_clock", "power/0001_tables", "power/0002_pue_hourly", "buoy/0001_tables",
                         "tide/0001_tables", "cell/0001_tables", "cell/0002_refused_kpis_null",
                         "mr/0001_tables", "pollution/0001_tables"])
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
@@ -300,6 +300,11 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
         inhibited=None, notify=True, site="fz-gulou-001", region="fuzhou")
     insert(conn, "alert_events", alerts.table.columns,  # type: ignore[union-attr]
            alerts.rows(b"fz-gulou-001", 0, Stream.encode([outage])))
+    clocks = streams[DEVICE_CLOCK]
+    behind = DeviceClock(device="changle-dc1-m03", kind="power", site="changle-dc1",
+                         offset_s=-600.4, samples=12, updated_at=now)
+    insert(conn, "device_clock", clocks.table.columns,  # type: ignore[union-attr]
+           clocks.rows(b"changle-dc1", 0, Stream.encode([behind])))
     conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
     assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
     return conn, windows, now
