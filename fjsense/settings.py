@@ -194,6 +194,21 @@ class AlertSettings(_Section):
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key signing each webhook body (X-Fjsense-Signature)")
     mqtt_topic_prefix: str = "fj/alerts"
+    # the workplace messengers' custom robots (sinks/messengers.py); their URLs carry access
+    # tokens, so they are secrets like the signing keys
+    dingtalk_url: SecretStr | None = Field(
+        None, description="DingTalk robot webhook (https://oapi.dingtalk.com/robot/send?"
+        "access_token=…)")
+    dingtalk_secret: SecretStr | None = Field(
+        None, description="The DingTalk robot's signing secret (加签, SEC…); unset: unsigned")
+    wecom_url: SecretStr | None = Field(
+        None, description="WeCom group robot webhook (https://qyapi.weixin.qq.com/cgi-bin/"
+        "webhook/send?key=…); the key is its credential")
+    feishu_url: SecretStr | None = Field(
+        None, description="Feishu custom bot webhook (https://open.feishu.cn/open-apis/bot/v2/"
+        "hook/…)")
+    feishu_secret: SecretStr | None = Field(
+        None, description="The Feishu bot's signing secret (签名校验); unset: unsigned")
     smtp_host: str | None = Field(None, description="SMTP server for e-mail; unset: no e-mail")
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_starttls: bool = False

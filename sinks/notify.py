@@ -38,7 +38,8 @@ from psycopg.types.json import Jsonb
 from fjsense.credentials import Credentials
 from fjsense.health import Health
 from fjsense.settings import Settings
-from sinks.receivers import Message, Receiver, receivers_of
+from sinks.message import Message, Receiver
+from sinks.receivers import receivers_of
 from sinks.routing import Route, load_routes, route_of
 
 log = logging.getLogger("fjsense.notify")

@@ -1,10 +1,12 @@
-"""Receivers of alert messages: log, webhook (JSON signed with HMAC-SHA256), MQTT (one
-retained message per alert), e-mail over SMTP. A receiver raises when a message did not go
-out; the notifier then tries again later. Every message carries its idempotency key, so a
-receiver that sees it twice can drop the repeat."""
+"""Receivers of alert messages: log, webhook (JSON signed as Standard Webhooks), MQTT (one
+retained message per alert), e-mail over SMTP, and the messengers' robots
+(``sinks/messengers.py``). A receiver raises when a message did not go out; the notifier then
+tries again later. Every message carries its idempotency key, so a receiver that sees it twice
+can drop the repeat."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -12,60 +14,19 @@ import logging
 import smtplib
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+from standardwebhooks import Webhook
 
 from fjsense.credentials import Credentials
 from fjsense.settings import Settings
+from sinks.message import Message, Receiver
+from sinks.messengers import DingTalkReceiver, FeishuReceiver, RobotReceiver, WeComReceiver
 from sinks.routing import receiver_names
 
 log = logging.getLogger("fjsense.alerts")
-
-
-@dataclass(frozen=True)
-class Message:
-    """One grouped notification for one receiver."""
-
-    id: str  # idempotency key
-    receiver: str
-    route: str
-    reason: str  # new: transitions; repeat: still firing, not acknowledged
-    group_labels: dict[str, str]
-    events: list[dict[str, Any]]
-
-    @property
-    def status(self) -> str:
-        """Firing while any alert of the group is, judged by its latest transition here (a
-        backlog may bring an alert's firing and its resolution in one message)."""
-        latest = {(e["rule"], e["group_key"]): e["state"]
-                  for e in sorted(self.events, key=lambda e: e["at"])}
-        return "firing" if "firing" in latest.values() else "resolved"
-
-    def body(self) -> bytes:
-        """The notification as plain text: one line per alert."""
-        return json.dumps({"id": self.id, "receiver": self.receiver, "route": self.route,
-                           "status": self.status, "reason": self.reason,
-                           "group_labels": self.group_labels, "alerts": self.events},
-                          sort_keys=True, default=str).encode()
-
-    def title(self) -> str:
-        """A one-line subject: the status, the first alert's rule and group, and how many more."""
-        first = self.events[0]
-        more = f" (+{len(self.events) - 1} more)" if len(self.events) > 1 else ""
-        again = " again" if self.reason == "repeat" else ""
-        return f"[{self.status.upper()}{again}] {first['rule']} {first['group_key']}{more}"
-
-
-class Receiver(Protocol):
-    """Where notifications go; ``send`` raises on failure so the notifier retries."""
-
-    name: str
-
-    def send(self, message: Message) -> None:
-        """Deliver ``message``; raise if it did not go out."""
 
 
 class LogReceiver:
@@ -81,26 +42,44 @@ class LogReceiver:
 
 
 def signature(secret: str, body: bytes) -> str:
-    """The ``X-Fjsense-Signature`` header: ``sha256=`` and the HMAC of the body, in hex."""
+    """The deprecated ``X-Fjsense-Signature`` header: ``sha256=`` and the HMAC of the body, in
+    hex. It signs the body alone, so a captured request can be replayed later; kept for one
+    release beside the Standard Webhooks headers."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def standard_secret(secret: str) -> str:
+    """The Standard Webhooks form of ``alerts.webhook_secret``: a ``whsec_`` secret as given,
+    else ``whsec_`` and the Base64 of its UTF-8 bytes (the same HMAC key either way)."""
+    if secret.startswith("whsec_"):
+        return secret
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
 class WebhookReceiver:
-    """POSTs a notification as JSON, signed, with an idempotency key so a retry is recognised."""
+    """POSTs a notification as JSON, signed as the Standard Webhooks specification says:
+    ``webhook-id`` (the idempotency key, the same on every retry), ``webhook-timestamp`` (this
+    attempt's) and ``webhook-signature`` over both and the body, so a receiver refuses a
+    captured request replayed later (the specification's tolerance: 5 minutes)."""
 
     name = "webhook"
 
     def __init__(self, url: str, secret: str | None, timeout: float = 5.0) -> None:
         self.url = url
         self.secret = secret
+        self.signer = Webhook(standard_secret(secret)) if secret else None
         self.timeout = timeout
 
     def send(self, message: Message) -> None:
         """POST the message; an HTTP error raises so that it is retried."""
         body = message.body()
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.id}
-        if self.secret:
-            headers["X-Fjsense-Signature"] = signature(self.secret, body)
+        if self.signer is not None and self.secret:
+            now = datetime.now(UTC)
+            headers.update({
+                "webhook-id": message.id, "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": self.signer.sign(message.id, now, body),
+                "X-Fjsense-Signature": signature(self.secret, body)})
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             response.read()
@@ -176,7 +155,15 @@ def receivers_of(settings: Settings) -> dict[str, Receiver]:
         secret = alerts.webhook_secret.get_secret_value() if alerts.webhook_secret else None
         return WebhookReceiver(alerts.webhook_url, secret)
 
+    def secret(name: str) -> str | None:
+        value = getattr(alerts, name, None)  # WeCom's robot has no signing secret
+        return value.get_secret_value() if value is not None else None
+
+    def robot(kind: type[RobotReceiver]) -> Callable[[], Receiver]:
+        return lambda: kind(secret(f"{kind.name}_url") or "", secret(f"{kind.name}_secret"))
+
     make: dict[str, Callable[[], Receiver]] = {
         "log": LogReceiver, "mqtt": lambda: MqttReceiver(settings), "webhook": webhook,
-        "email": lambda: EmailReceiver(settings)}
+        "email": lambda: EmailReceiver(settings), "dingtalk": robot(DingTalkReceiver),
+        "wecom": robot(WeComReceiver), "feishu": robot(FeishuReceiver)}
     return {name: make[name]() for name in receiver_names(settings)}

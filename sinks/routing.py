@@ -19,6 +19,8 @@ from fjsense.rulefile import operator_rule_file, seconds
 from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc
 
+MESSENGERS = ("dingtalk", "wecom", "feishu")  # receivers named after their setting's prefix
+
 
 class Route(BaseModel):
     """Which alerts go to which receivers, and how they are grouped and repeated (as
@@ -50,13 +52,15 @@ class Route(BaseModel):
 
 
 def receiver_names(settings: Settings) -> list[str]:
-    """The receivers the settings configure: log and MQTT always, webhook and e-mail when set."""
+    """The receivers the settings configure: log and MQTT always, webhook, e-mail and the
+    messengers' robots when set."""
     alerts = settings.alerts
     names = ["log", "mqtt"]
     if alerts.webhook_url:
         names.append("webhook")
     if alerts.smtp_host and alerts.email_to:
         names.append("email")
+    names += [name for name in MESSENGERS if getattr(alerts, f"{name}_url") is not None]
     return names
 
 

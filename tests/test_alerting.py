@@ -35,6 +35,7 @@ from fjsense.stack import LocalStack
 from fjsense.stack.service import free_port
 from sinks.migrate import bootstrap
 from sinks.receivers import signature
+from tests.robots import Robots
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,8 @@ rules:
      min_firing: 2, severity: critical,
      annotations: {summary: "{firing} of {of} sites in {name} over 900 kW"}}
 routes:
-  - {match: {severity: critical}, receivers: [webhook, email], group_by: [rule, group_key],
+  - {match: {severity: critical}, receivers: [webhook, email, dingtalk, wecom, feishu],
+     group_by: [rule, group_key],
      group_wait: 0s, group_interval: 0s, repeat_interval: 4s}
   - {receivers: [log]}
 """
@@ -163,6 +165,7 @@ class Alerting:
     meters: Meters
     webhook: WebhookServer
     mailbox: Mailbox
+    robots: Robots
 
     def transitions(self) -> list[tuple[str, str, str, float]]:
         return [(r, g, s, (at - BASE).total_seconds()) for r, g, s, at in self.conn.execute(
@@ -180,14 +183,14 @@ def alerting(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     rules = folder / "rules.yaml"
     rules.write_text(RULES)
     (folder / "stations.yaml").write_text(PUTIAN)  # an operator's sites beside the shipped
-    webhook, mailbox = WebhookServer(), Mailbox()
+    webhook, mailbox, robots = WebhookServer(), Mailbox(), Robots()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     settings = Settings(**{**module_settings.model_dump(), "alerts": {
         **module_settings.alerts.model_dump(), "rules_file": rules,
         "webhook_url": f"http://127.0.0.1:{webhook.port}/hook", "webhook_secret": SECRET,
         "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "email_to": ["duty@fj.example"],
-        "notify_poll_seconds": 0.2, "max_retry_seconds": 5},
+        "notify_poll_seconds": 0.2, "max_retry_seconds": 5, **robots.urls()},
         "catalog": {"file": folder / "stations.yaml"}})
     bootstrap(settings)
     LocalStack(settings).refresh_mqtt_auth()  # the broker learns Putian's meters
@@ -199,12 +202,13 @@ def alerting(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     conn = psycopg.connect(Credentials(settings).dsn("admin"), autocommit=True)
     meters = Meters(settings)
     try:
-        yield Alerting(settings, parts, conn, meters, webhook, mailbox)
+        yield Alerting(settings, parts, conn, meters, webhook, mailbox, robots)
     finally:
         meters.close()
         codes = parts.stop_all()
         conn.close()
         smtp.stop()
+        robots.close()
         if webhook.server is not None:
             webhook.down()
     assert codes == {"bridge": 0, "worker": 0, "sink": 0, "notify": 0}
@@ -304,6 +308,14 @@ def test_every_rule_kind_gives_its_exact_transitions_and_each_is_notified_once(
     mail_keys = [mail["X-Fjsense-Idempotency-Key"] for mail in a.mailbox.messages]
     assert sorted(k for k in mail_keys if k in delivered("email")) == sorted(delivered("email"))
     assert len(mail_keys) == len(set(mail_keys))
+    # the messengers' robots: each notification once, signed as each service checks
+    for robot in ("dingtalk", "wecom", "feishu"):
+        wait_for(lambda r=robot: len(a.robots.received[r]) >= len(delivered(r)) > 0, 10,
+                 f"{robot} to get its messages")
+        ids = [text.rsplit("\nid ", 1)[1] for text in a.robots.received[robot]]
+        assert sorted(i for i in ids if i in delivered(robot)) == sorted(delivered(robot))
+        assert len(ids) == len(set(ids)) and a.robots.refused[robot] == 0
+        assert sum(map(len, delivered(robot).values())) == len(NOTIFIED)
     summary = next(al["summary"] for msg in a.webhook.received for al in msg["alerts"]
                    if al["rule"] == "kw-high" and al["state"] == "firing")
     assert summary == (f"changle-dc1-m01 at {CATALOG.site('changle-dc1').name} draws 950.0 kW "

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from standardwebhooks import Webhook as StandardWebhook
 
 from app.processes import Components, wait_for
 from dashboards.alerting import alert_provisioning
@@ -41,7 +42,7 @@ from simulators.faults import Faults
 from simulators.messages import arrays
 from simulators.publisher import DevicePublisher, PublishStats
 from sinks.migrate import bootstrap
-from sinks.receivers import signature
+from sinks.receivers import signature, standard_secret
 from tests.reference_pue import counters, energy
 
 pytestmark = pytest.mark.integration
@@ -60,10 +61,13 @@ SECRET = "webhook-test-secret"
 
 class Webhook(BaseHTTPRequestHandler):
     received: list[dict] = []
+    verified: list[str] = []  # ids whose Standard Webhooks signature verified
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        assert self.headers["X-Fjsense-Signature"] == signature(SECRET, body)
+        assert self.headers["X-Fjsense-Signature"] == signature(SECRET, body)  # deprecated
+        Webhook.verified.append(StandardWebhook(standard_secret(SECRET)).verify(
+            body, dict(self.headers))["id"])  # raises on a bad or stale signature
         Webhook.received.append(json.loads(body))
         self.send_response(204)
         self.end_headers()
@@ -244,6 +248,7 @@ def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alert
     assert [(a["group_key"], a["state"]) for h in pue for a in h["alerts"]] == [
         ("changle-dc1", "firing"), ("changle-dc1", "resolved")]
     assert [h["status"] for h in pue] == [h["alerts"][-1]["state"] for h in pue]
+    assert Webhook.verified == [h["id"] for h in Webhook.received]
     deliveries = run.conn.execute(
         "SELECT receiver, sum(jsonb_array_length(events)), max(attempts) FROM alert_notifications"
         " WHERE delivered_at IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
