@@ -384,9 +384,11 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
                          "and later on health ports of their own)")
     from app.alerts import add_parser as add_alerts
     from app.deadletters import add_parser as add_deadletters
+    from app.export import add_parser as add_export
 
     add_alerts(sub)
     add_deadletters(sub)
+    add_export(sub)
     for kind in kinds.values():
         for add_parser in kind.load("commands"):
             add_parser(sub)
