@@ -31,6 +31,8 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
+    """A column of the exported relation: its type decides its CSV text and Parquet type."""
+
     name: str
     type: str  # format_type() of the column, e.g. "double precision"
 
