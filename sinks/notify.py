@@ -40,7 +40,7 @@ from fjsense.health import Health
 from fjsense.settings import Settings
 from sinks.message import Message, Receiver
 from sinks.receivers import receivers_of
-from sinks.routing import Route, load_routes, route_of
+from sinks.routing import Route, load_mute_times, load_routes, route_of
 
 log = logging.getLogger("fjsense.notify")
 
@@ -99,6 +99,7 @@ class Notifier:
                  routes: list[Route] | None = None) -> None:
         self.settings = settings
         self.routes = load_routes(settings) if routes is None else routes
+        self.mute_times = load_mute_times(settings)
         self.receivers = receivers_of(settings) if receivers is None else receivers
         self.dsn = Credentials(settings).dsn("writer")
         self.health = Health("notify")
@@ -134,6 +135,14 @@ class Notifier:
                                 "WHERE rule = %s AND group_key = %s AND state = %s AND at = %s",
                                 [now, silence or "no route", *_key(event)])
                     continue
+                muted = self._muted(cur, route, event, now)
+                if muted == "hold":
+                    continue  # recorded; looked at again once its window has passed
+                if muted is not None:
+                    cur.execute("UPDATE alert_events SET claimed_at = %s, silenced_by = %s "
+                                "WHERE rule = %s AND group_key = %s AND state = %s AND at = %s",
+                                [now, muted, *_key(event)])
+                    continue
                 labels = json.dumps(route.group_of(event), sort_keys=True)
                 groups[(route.name, labels)].append(event)
             for (route_name, labels), members in groups.items():
@@ -149,6 +158,34 @@ class Notifier:
                     "UPDATE alert_events SET claimed_at = %s WHERE rule = %s AND group_key = %s "
                     "AND state = %s AND at = %s", [[now, *_key(e)] for e in members])
         return made
+
+    def _muted(self, cur: psycopg.Cursor[Any], route: Route, event: dict[str, Any],
+               now: datetime) -> str | None:
+        """``hold`` while a mute time of the route holds at ``now`` or held at the event's
+        own time and has not ended; after it, None (send) when the transition is its alert's
+        latest and the alert fires (or resolves after a firing that was sent), else the
+        ``muted: NAME`` it is dropped as."""
+        held = [m for m in (self.mute_times[n] for n in route.mute_time_intervals)
+                if m.contains(now) or m.contains(event["at"])]
+        if not held:
+            return None
+        if any(now < m.end_after(now if m.contains(now) else event["at"]) for m in held):
+            return "hold"
+        latest = cur.execute(
+            "SELECT state, at FROM alert_events WHERE rule = %s AND group_key = %s AND "
+            "state <> 'pending' ORDER BY at DESC LIMIT 1", [event["rule"], event["group_key"]]
+        ).fetchone()
+        if latest is not None and (latest["state"], latest["at"]) == (event["state"], event["at"]):
+            if event["state"] == "firing":
+                return None
+            fired = cur.execute(
+                "SELECT claimed_at IS NOT NULL AND silenced_by IS NULL AS sent FROM alert_events "
+                "WHERE rule = %s AND group_key = %s AND state = 'firing' AND at < %s "
+                "ORDER BY at DESC LIMIT 1", [event["rule"], event["group_key"], event["at"]]
+            ).fetchone()
+            if fired is not None and fired["sent"]:
+                return None
+        return "muted: " + ", ".join(m.name for m in held)
 
     def _notify(self, cur: psycopg.Cursor[Any], route: Route, labels: dict[str, str], reason: str,
                 members: list[dict[str, Any]], now: datetime, salt: str = "") -> int:
@@ -183,7 +220,8 @@ class Notifier:
             groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
             for event in firing:
                 route = route_of(self.routes, event["labels"])
-                if route is not None and silenced_by(silences, event) is None:
+                if route is not None and silenced_by(silences, event) is None and not any(
+                        self.mute_times[n].contains(now) for n in route.mute_time_intervals):
                     labels = json.dumps(route.group_of(event), sort_keys=True)
                     groups[(route.name, labels)].append(event)
             routes = {r.name: r for r in self.routes}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from fjsense.rulefile import operator_rule_file, seconds
 from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc
+from sinks.mute import MuteTime
 
 MESSENGERS = ("dingtalk", "wecom", "feishu")  # receivers named after their setting's prefix
 
@@ -35,6 +36,7 @@ class Route(BaseModel):
     group_wait: float
     group_interval: float
     repeat_interval: float
+    mute_time_intervals: tuple[str, ...] = ()  # names of the rule file's time_intervals
 
     @field_validator("group_wait", "group_interval", "repeat_interval", mode="before")
     @classmethod
@@ -64,10 +66,27 @@ def receiver_names(settings: Settings) -> list[str]:
     return names
 
 
+def load_mute_times(settings: Settings, doc: YamlDoc | None = None) -> dict[str, MuteTime]:
+    """The rule file's ``time_intervals`` by name, checked."""
+    doc = doc or operator_rule_file(settings) or YamlDoc.parse("routes: []", "(no rule file)")
+    found: dict[str, MuteTime] = {}
+    for n, item in enumerate(doc.data.get("time_intervals") or []):
+        try:
+            mute = MuteTime.model_validate(item)
+        except ValidationError as exc:
+            raise doc.invalid(["time_intervals", n], exc) from None
+        if mute.name in found:
+            raise doc.error(["time_intervals", n, "name"], f"{mute.name!r} is named twice")
+        found[mute.name] = mute
+    return found
+
+
 def load_routes(settings: Settings, doc: YamlDoc | None = None) -> list[Route]:
     """The operator's routes (``doc``, default: the ``alerts.rules_file``), checked: each
-    receiver must be configured. Without any, one route sends everything to every receiver."""
+    receiver must be configured and each mute time named in ``time_intervals``. Without any,
+    one route sends everything to every receiver."""
     doc = doc or operator_rule_file(settings) or YamlDoc.parse("routes: []", "(no rule file)")
+    mutes = load_mute_times(settings, doc)
     alerts = settings.alerts
     defaults = {"group_wait": alerts.group_wait_seconds,
                 "group_interval": alerts.group_interval_seconds,
@@ -86,6 +105,10 @@ def load_routes(settings: Settings, doc: YamlDoc | None = None) -> list[Route]:
         if missing:
             raise doc.error(["routes", n, "receivers"], f"receiver {missing[0]!r} is not "
                             f"configured; configured: {', '.join(configured)}")
+        unknown = [m for m in route.mute_time_intervals if m not in mutes]
+        if unknown:
+            raise doc.error(["routes", n, "mute_time_intervals"], f"no time interval "
+                            f"{unknown[0]!r}; time_intervals: {', '.join(mutes) or 'none'}")
         routes.append(route)
     return routes
 
