@@ -9,25 +9,27 @@ import yaml
 
 from dashboards.alerting import alert_provisioning
 from dashboards.alerts import alerts_dashboard
-from dashboards.grafana import DATASOURCE, Dashboard
+from dashboards.grafana import DATASOURCE, PROMETHEUS, Dashboard
 from dashboards.pipeline import pipeline_dashboard
+from dashboards.platform import platform_dashboard
 from fjsense.credentials import Credentials
 from fjsense.registry import registry
 from fjsense.settings import Settings
 
 
 def all_dashboards(settings: Settings) -> list[Dashboard]:
-    """Every kind's dashboards, then the platform's: alerts and pipeline."""
+    """Every kind's dashboards, then the platform's: alerts, pipeline and its own metrics."""
     kinds = registry(settings.plugins)
     boards = [board(settings) for kind in kinds.values() for board in kind.load("dashboards")]
-    return [*boards, alerts_dashboard(), pipeline_dashboard(kinds)]
+    return [*boards, alerts_dashboard(), pipeline_dashboard(kinds), platform_dashboard()]
 
 
 def datasource(settings: Settings, local: bool = False) -> dict:
     """The read-only data source. In compose its host is the ``timescaledb`` service and its
-    password comes from Grafana's environment; ``local``: the embedded database on this
-    machine (127.0.0.1, ``database.port``), with the reader's password from its secrets (the
-    file is written readable by its owner only)."""
+    password comes from Grafana's environment, and Prometheus (the ``monitoring`` profile) is
+    the platform dashboard's; ``local``: the embedded database on this machine (127.0.0.1,
+    ``database.port``), with the reader's password from its secrets (the file is written
+    readable by its owner only), and no Prometheus."""
     db = settings.database
     if local:
         url = f"{db.host or '127.0.0.1'}:{db.port}"
@@ -44,7 +46,10 @@ def datasource(settings: Settings, local: bool = False) -> dict:
             "jsonData": {"database": db.name, "sslmode": "disable", "timescaledb": True,
                          "postgresVersion": 1500},
             "isDefault": True, "editable": False,
-        }],
+        }, *([] if local else [{
+            "name": "fjsense-prometheus", "uid": PROMETHEUS["uid"], "type": PROMETHEUS["type"],
+            "url": "http://prometheus:9090", "access": "proxy", "editable": False,
+        }])],
     }
 
 

@@ -1,4 +1,5 @@
-"""Small builders for Grafana dashboard JSON (schema 39) with PostgreSQL panels."""
+"""Small builders for Grafana dashboard JSON (schema 39) with PostgreSQL panels (and
+Prometheus panels for the platform's own metrics)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DATASOURCE = {"type": "grafana-postgresql-datasource", "uid": "fjsense-db"}
+# the platform's own metrics, scraped by compose's `monitoring` profile (deploy/prometheus)
+PROMETHEUS = {"type": "prometheus", "uid": "fjsense-prometheus"}
 # The one Grafana the project targets: compose runs it, and the dashboards and alert rules are
 # checked against its typed models (grafana-foundation-sdk's build for it, pinned in
 # pyproject.toml); tests/dashboards/test_grafana_models.py checks that all three agree.
@@ -55,6 +58,30 @@ class Panel:
                 "rawQuery": True,
                 "rawSql": self.sql,
             }],
+        }
+
+
+@dataclass(frozen=True)
+class MetricsPanel:
+    """A time series of PromQL over the components' own metrics (``fjsense/metrics.py``):
+    Prometheus cannot run here, so tests check that each metric it names is one a running
+    component serves."""
+
+    title: str
+    expr: str
+    legend: str
+    unit: str = "none"
+    width: int = 12
+    height: int = 8
+
+    def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
+        """The panel as Grafana's dashboard JSON model has it."""
+        return {
+            "id": panel_id, "type": "timeseries", "title": self.title, "datasource": PROMETHEUS,
+            "gridPos": {"x": x, "y": y, "w": self.width, "h": self.height},
+            "fieldConfig": {"defaults": {"unit": self.unit}, "overrides": []}, "options": {},
+            "targets": [{"refId": "A", "datasource": PROMETHEUS, "expr": self.expr,
+                         "legendFormat": self.legend, "range": True}],
         }
 
 
@@ -129,7 +156,7 @@ class Dashboard:
 
     uid: str
     title: str
-    panels: tuple[Panel, ...]
+    panels: tuple[Panel | MetricsPanel, ...]
     variables: tuple[Variable, ...] = ()
     annotations: tuple[Annotation, ...] = (ALERT_ANNOTATION,)
     tags: tuple[str, ...] = ("fjsense",)

@@ -40,6 +40,7 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
         "dashboards/fjsense-alerts.json", "dashboards/fjsense-cells.json",
         "dashboards/fjsense-datacenter.json",
         "dashboards/fjsense-ocean.json", "dashboards/fjsense-pipeline.json",
+        "dashboards/fjsense-platform.json",
         "dashboards/fjsense-pollution.json", "dashboards/fjsense-tide.json", "provisioning/alerting/fjsense.yaml",
         "provisioning/dashboards/fjsense.yaml", "provisioning/datasources/fjsense.yaml"]
     board = json.loads((tmp_path / "dashboards/fjsense-datacenter.json").read_text())
@@ -47,6 +48,10 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
     steps = pue_panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1] == {"color": "red", "value": 1.3}  # the target line follows the config
     source = yaml.safe_load((tmp_path / "provisioning/datasources/fjsense.yaml").read_text())
+    prometheus = source["datasources"][1]  # the platform dashboard's (compose: monitoring)
+    assert (prometheus["type"], prometheus["url"]) == ("prometheus", "http://prometheus:9090")
+    platform = json.loads((tmp_path / "dashboards/fjsense-platform.json").read_text())
+    assert {p["datasource"]["uid"] for p in platform["panels"]} == {prometheus["uid"]}
     uids = {p["datasource"]["uid"] for p in board["panels"]}
     assert uids == {source["datasources"][0]["uid"]}
     assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
@@ -110,7 +115,8 @@ def test_publish_is_idempotent_by_uid(grafana: str):
                                ("fjsense-tide", "success"), ("fjsense-cells", "success"),
                                ("fjsense-pollution", "success"),
                                ("fjsense-alerts", "success"),
-                               ("fjsense-pipeline", "success")]
+                               ("fjsense-pipeline", "success"),
+                               ("fjsense-platform", "success")]
     assert [c for c in GrafanaApi.calls if c == ("POST", "/api/folders")] == [("POST", "/api/folders")]
     assert set(GrafanaApi.dashboards) == {d.uid for d in all_dashboards(settings)}
 

@@ -15,6 +15,7 @@ import pytest
 from psycopg import sql
 
 from dashboards.build import all_dashboards
+from dashboards.grafana import MetricsPanel
 from dashboards.macros import expand
 from fjsense.catalog import load_catalog
 from fjsense.credentials import Credentials
@@ -315,6 +316,8 @@ def test_every_panel_query_runs_on_timescaledb(loaded):
     settings = Settings()
     for dashboard in all_dashboards(settings):
         for panel in dashboard.panels:
+            if isinstance(panel, MetricsPanel):
+                continue  # PromQL: its metric names are checked against running components
             query = expand(panel.sql, START - timedelta(hours=1), now + timedelta(minutes=1),
                            "5m", {"site": ["changle-dc1", "anxi-dc1"],
                                   "station": ["minjiang-eco1", "luoyuan-eco1",
