@@ -74,6 +74,7 @@ def test_csv_equals_the_rows_with_iso_utc_times_and_the_filters(settings: Settin
 def test_piped_csv_is_plain_and_quotes_awkward_text(settings: Settings, loaded):
     done = fjsense(settings, "export", "dead_letters")
     assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().strip() == "exported 1 rows of dead_letters"  # newline inside
     [row] = list(csv.DictReader(io.StringIO(done.stdout.decode())))
     assert row["reason"] == REASON and row["received_at"] == "2026-01-10T18:00:00.250000Z"
     assert bytes.fromhex(row["payload"][2:]) == b'\x00\xff{"kw": "x"}'  # bytea as \x hex
