@@ -147,9 +147,11 @@ class Postgres(Service):
         return "postgres" if os.geteuid() == 0 else None
 
     def command(self) -> list[str]:
-        """postgres in the foreground on its port, listening on localhost only."""
+        """postgres in the foreground on its port, listening on localhost only, over TCP:
+        every client connects to 127.0.0.1, and a Unix socket under a deep home (a checkout
+        under a long path) would pass the kernel's 107-byte limit, which stops the server."""
         return [str(self.bin_dir / "postgres"), "-D", str(self.pgdata), "-p", str(self.port),
-                "-h", "127.0.0.1", "-k", str(self.data_dir)]
+                "-h", "127.0.0.1", "-k", ""]
 
     def prepare(self) -> None:
         """initdb once, with the admin role and its password (scram), before the first start."""

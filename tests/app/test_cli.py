@@ -78,8 +78,14 @@ def test_catalog_lists_fujian_sites_as_json():
 
 
 def test_local_stack_lifecycle_through_the_cli():
-    home = Path(tempfile.mkdtemp(prefix="fjsense-cli-"))
-    home.chmod(0o755)
+    # a home as deep as a checkout's under a long path with spaces: PostgreSQL's socket path
+    # would pass its 107-byte limit there (make demo failed so)
+    top = Path(tempfile.mkdtemp(prefix="fjsense-cli-"))
+    home = top / ("a stack home with spaces " + "y" * 90)
+    home.mkdir()
+    for folder in (top, home):
+        folder.chmod(0o755)
+    assert len(str(home / "postgres" / ".s.PGSQL.15432")) > 107
     env = {"FJSENSE_STACK__HOME": str(home), "FJSENSE_MQTT__PORT": str(free_port()),
            "FJSENSE_KAFKA__PORT": str(free_port()), "FJSENSE_DATABASE__PORT": str(free_port())}
     try:
