@@ -34,6 +34,7 @@ from fjsense.health import Health
 from fjsense.registry import registry
 from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
+from fjsense.topics import DeviceClock
 from ingest.clocks import ClockEstimator
 from ingest.contract import BridgeStats
 from ingest.validate import KEPT_BYTES, Checked, Validator
@@ -231,7 +232,7 @@ class MqttKafkaBridge:
     def _report_clocks(self) -> None:
         """Send the device clocks heard from since the last report, one record per site. A
         lost report costs nothing: the next one follows."""
-        by_site: dict[str, list[Any]] = {}
+        by_site: dict[str, list[DeviceClock]] = {}
         for clock in self.clocks.report(time.time()):
             by_site.setdefault(clock.site, []).append(clock)
         for site, clocks in by_site.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -138,12 +139,18 @@ class MuteTime(BaseModel):
 
     def end_after(self, moment: datetime) -> datetime:
         """The first minute boundary at or after ``moment`` that is not muted (``moment``
-        itself when it is not)."""
+        itself when it is not). Held transitions ask again at every pass of the notifier:
+        within a muted minute the answer is the same, so it is remembered."""
         if not self.contains(moment):
             return moment
-        at = moment.replace(second=0, microsecond=0) + STEP
-        while self.contains(at):
-            at += STEP
-            if at - moment > LONGEST:
-                raise ValueError(f"mute time {self.name!r} never ends")
-        return at
+        return _muted_until(self, moment.replace(second=0, microsecond=0))
+
+
+@lru_cache(maxsize=4096)
+def _muted_until(mute: MuteTime, minute: datetime) -> datetime:
+    at = minute + STEP
+    while mute.contains(at):
+        at += STEP
+        if at - minute > LONGEST:
+            raise ValueError(f"mute time {mute.name!r} never ends")
+    return at

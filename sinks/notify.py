@@ -52,6 +52,7 @@ FIRING_BY_SEVERITY = (
     "SELECT severity, count(*) FROM (SELECT DISTINCT ON (rule, group_key) state, severity "
     "FROM alert_events WHERE state <> 'pending' ORDER BY rule, group_key, at DESC) latest "
     "WHERE state = 'firing' GROUP BY severity")
+HOLD = "hold"  # a muted transition waits, unclaimed, for its window's end
 STORED_CHANNEL = "fjsense_alert_events"  # told by a trigger when transitions are stored
 EVENT_FIELDS = ("rule", "group_key", "state", "at", "value", "threshold", "severity", "summary",
                 "labels", "site", "region")
@@ -128,20 +129,15 @@ class Notifier:
             groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
             routes = {r.name: r for r in self.routes}
             for event in events:
-                silence = silenced_by(silences, event)
                 route = route_of(self.routes, event["labels"])
-                if silence is not None or route is None:
-                    cur.execute("UPDATE alert_events SET claimed_at = %s, silenced_by = %s "
-                                "WHERE rule = %s AND group_key = %s AND state = %s AND at = %s",
-                                [now, silence or "no route", *_key(event)])
-                    continue
-                muted = self._muted(cur, route, event, now)
-                if muted == "hold":
+                dropped = silenced_by(silences, event) or ("no route" if route is None else
+                                                           self._muted(cur, route, event, now))
+                if dropped == HOLD:
                     continue  # recorded; looked at again once its window has passed
-                if muted is not None:
+                if dropped is not None or route is None:
                     cur.execute("UPDATE alert_events SET claimed_at = %s, silenced_by = %s "
                                 "WHERE rule = %s AND group_key = %s AND state = %s AND at = %s",
-                                [now, muted, *_key(event)])
+                                [now, dropped, *_key(event)])
                     continue
                 labels = json.dumps(route.group_of(event), sort_keys=True)
                 groups[(route.name, labels)].append(event)
@@ -161,7 +157,7 @@ class Notifier:
 
     def _muted(self, cur: psycopg.Cursor[Any], route: Route, event: dict[str, Any],
                now: datetime) -> str | None:
-        """``hold`` while a mute time of the route holds at ``now`` or held at the event's
+        """``HOLD`` while a mute time of the route holds at ``now`` or held at the event's
         own time and has not ended; after it, None (send) when the transition is its alert's
         latest and the alert fires (or resolves after a firing that was sent), else the
         ``muted: NAME`` it is dropped as."""
@@ -170,7 +166,7 @@ class Notifier:
         if not held:
             return None
         if any(now < m.end_after(now if m.contains(now) else event["at"]) for m in held):
-            return "hold"
+            return HOLD
         latest = cur.execute(
             "SELECT state, at FROM alert_events WHERE rule = %s AND group_key = %s AND "
             "state <> 'pending' ORDER BY at DESC LIMIT 1", [event["rule"], event["group_key"]]
