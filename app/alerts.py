@@ -15,6 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from rich.table import Table
 
+from dashboards.links import panel_links
 from fjsense import output
 from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
@@ -22,6 +23,7 @@ from fjsense.rulefile import operator_rule_file, read_rule_files, seconds
 from fjsense.rules import explain, rules_of
 from fjsense.settings import Settings
 from sinks.routing import load_routes
+from sinks.templates import FIELDS_OF, Templates, sample_events
 
 FIRING_NOW = (
     "SELECT latest.rule, latest.group_key, latest.at, latest.value, latest.severity, "
@@ -32,25 +34,30 @@ FIRING_NOW = (
     "WHERE latest.state = 'firing' ORDER BY latest.at")
 
 
-def check(settings: Settings, path: Path | None) -> tuple[list[str], list[str]]:
+def check(settings: Settings, path: Path | None) -> tuple[list[str], list[str], int]:
     """Every rule (the kinds' merged with ``path``'s) and every route of ``path``, in one
-    line each; raises on the first problem."""
-    rules = rules_of(read_rule_files(settings, path), settings, catalog_of(settings))
-    routes = load_routes(settings, operator_rule_file(settings, path))
+    line each, and how many templates rendered with sample alerts; raises on the first
+    problem, naming its file, line and field."""
+    catalog = catalog_of(settings)
+    rules = rules_of(read_rule_files(settings, path), settings, catalog)
+    doc = operator_rule_file(settings, path)
+    routes = load_routes(settings, doc)
+    templates = Templates(settings, doc, routes, panel_links(settings, rules))
+    rendered = templates.check(routes, sample_events(rules, catalog, datetime.now(UTC)))
     return [explain(rule) for rule in rules.rules], [
         f"route {r.name}: {' and '.join(f'{k}={v}' for k, v in r.match.items()) or 'all'}"
-        f" → {', '.join(r.receivers)}, grouped by {', '.join(r.group_by)} (wait "
-        f"{r.group_wait:g}s, interval {r.group_interval:g}s, repeat "
-        f"{r.repeat_interval:g}s)" for r in routes]
+        f" → {', '.join(n + (f' ({templates.lang_of(n)})' if n in FIELDS_OF else '') for n in r.receivers)}, grouped by "
+        f"{', '.join(r.group_by)} (wait {r.group_wait:g}s, interval {r.group_interval:g}s, "
+        f"repeat {r.repeat_interval:g}s)" for r in routes], rendered
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> None:
     console = output.console()
     if args.action == "check":
-        rules, routes = check(settings, args.file)
+        rules, routes, rendered = check(settings, args.file)
         named = args.file or settings.alerts.rules_file or "the platform's and the kinds' shipped rules"
-        console.print(f"{named}: {len(rules)} rules, {len(routes)} routes, all valid",
-                      style="green")
+        console.print(f"{named}: {len(rules)} rules, {len(routes)} routes, all valid; "
+                      f"{rendered} template renderings with sample alerts", style="green")
         for line in rules + routes:
             print(line)
         return

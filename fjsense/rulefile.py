@@ -14,7 +14,7 @@ from fjsense.registry import registry
 from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc, YamlError
 
-SECTIONS = ("rules", "routes", "shipped", "time_intervals")
+SECTIONS = ("rules", "routes", "shipped", "time_intervals", "receivers")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}

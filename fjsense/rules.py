@@ -19,6 +19,7 @@ are event-time durations (``300``, ``"90s"``, ``"5m"``, ``"1h"``).
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +38,30 @@ RuleError = YamlError
 STATES = ("pending", "firing", "resolved", "cancelled")
 AREAS = ("region", "district")  # groups of stations, judged from samples keyed by area
 Severity = Literal["info", "warning", "critical", "blue", "yellow", "orange", "red"]
+
+
+class _Formatter(string.Formatter):
+    """Annotation templates never fail a transition: a field that does not format is shown
+    as it is."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        try:
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError):
+            return "—" if value is None else str(value)
+
+    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        return kwargs.get(key, "{" + str(key) + "}") if isinstance(key, str) else "?"
+
+
+_FORMAT = _Formatter()
+
+
+def format_annotation(text: str, **fields: Any) -> str:
+    """An annotation (``{name}``, ``{value:.2f}``…) filled from a transition's fields; a field
+    it lacks or cannot format is shown as it is, never raised."""
+    return _FORMAT.format(text, **fields)
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

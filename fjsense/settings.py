@@ -194,6 +194,9 @@ class AlertSettings(_Section):
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key signing each webhook body (X-Fjsense-Signature)")
     mqtt_topic_prefix: str = "fj/alerts"
+    grafana_url: str = Field(
+        "http://localhost:3000", description="Grafana as people open it: messages link to "
+        "each alert's dashboard panel there")
     # the workplace messengers' custom robots (sinks/messengers.py); their URLs carry access
     # tokens, so they are secrets like the signing keys
     dingtalk_url: SecretStr | None = Field(

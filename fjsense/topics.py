@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from fjsense.deadletter import DEAD_LETTER_COLUMNS, DeadLetter, dead_letter_row
 from fjsense.sensorkind import Record, SensorKind, Stream, Table
@@ -35,6 +35,7 @@ class AlertEvent(Record):
     severity: str
     labels: dict[str, str]
     summary: str
+    annotations: dict[str, str] = Field(default_factory=dict)  # formatted; ``name``: the group
     inhibited: str | None
     notify: bool
     site: str | None
@@ -68,8 +69,8 @@ class DeviceClock(Record):
 
 
 def alert_event_row(item: dict[str, Any]) -> tuple[Any, ...]:
-    """An ``alert_events`` row: labels as JSON text (the column is jsonb)."""
-    return tuple(json.dumps(item[c]) if c == "labels" else item.get(c)
+    """An ``alert_events`` row: labels and annotations as JSON text (the columns are jsonb)."""
+    return tuple(json.dumps(item.get(c) or {}) if c in ("labels", "annotations") else item.get(c)
                  for c in AlertEvent.model_fields)
 
 

@@ -86,9 +86,23 @@ class YamlDoc:
 
     def line(self, path: Sequence[str | int]) -> int:
         """1-based line of the node at ``path``, or of its deepest existing parent."""
-        node = self.root
+        node = self.node(path)
+        return 1 if node is None else node.start_mark.line + 1
+
+    def text_line(self, path: Sequence[str | int], line: int) -> int:
+        """1-based line of the file holding line ``line`` (1-based) of the string at ``path``:
+        a block scalar (``|``, ``>``) begins on the line after its indicator."""
+        node = self.node(path)
         if node is None:
             return 1
+        block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+        return node.start_mark.line + (2 if block else 1) + line - 1
+
+    def node(self, path: Sequence[str | int]) -> yaml.Node | None:
+        """The node at ``path``, or its deepest existing parent; None for an empty document."""
+        node = self.root
+        if node is None:
+            return None
         for part in path:
             child = None
             if isinstance(node, yaml.MappingNode):
@@ -99,7 +113,7 @@ class YamlDoc:
             if child is None:
                 break
             node = child
-        return node.start_mark.line + 1
+        return node
 
     def error(self, path: Sequence[str | int], reason: str) -> YamlError:
         """A YamlError naming the file, the line of ``path`` in it, and the field."""

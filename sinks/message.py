@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -17,6 +17,8 @@ class Message:
     reason: str  # new: transitions; repeat: still firing, not acknowledged
     group_labels: dict[str, str]
     events: list[dict[str, Any]]
+    lang: str = "en"
+    texts: dict[str, str] = field(default_factory=dict)  # by field (sinks/templates.py)
 
     @property
     def status(self) -> str:
@@ -27,18 +29,26 @@ class Message:
         return "firing" if "firing" in latest.values() else "resolved"
 
     def body(self) -> bytes:
-        """The notification as plain text: one line per alert."""
+        """The notification as JSON: every transition, and its ``text`` in its ``lang``."""
         return json.dumps({"id": self.id, "receiver": self.receiver, "route": self.route,
                            "status": self.status, "reason": self.reason,
-                           "group_labels": self.group_labels, "alerts": self.events},
+                           "group_labels": self.group_labels, "alerts": self.events,
+                           "lang": self.lang, "text": self.texts.get("text", "")},
                           sort_keys=True, default=str).encode()
 
-    def title(self) -> str:
-        """A one-line subject: the status, the first alert's rule and group, and how many more."""
-        first = self.events[0]
-        more = f" (+{len(self.events) - 1} more)" if len(self.events) > 1 else ""
-        again = " again" if self.reason == "repeat" else ""
-        return f"[{self.status.upper()}{again}] {first['rule']} {first['group_key']}{more}"
+
+COLOURS = ("blue", "yellow", "orange", "red")  # China's warning colours, mildest first
+SEVERITY_COLOURS = {"info": "blue", "warning": "yellow", "critical": "red"}
+
+
+def colour_of(event: dict[str, Any]) -> str:
+    """An alert's warning colour: its ``colour`` label, else its severity where that is a
+    colour (the tide and wave rules), else info blue, warning yellow, critical red."""
+    labels = event.get("labels") or {}
+    if labels.get("colour") in COLOURS:
+        return str(labels["colour"])
+    severity = event["severity"]
+    return severity if severity in COLOURS else SEVERITY_COLOURS.get(severity, "yellow")
 
 
 class Receiver(Protocol):

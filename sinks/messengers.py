@@ -42,12 +42,9 @@ def feishu_sign(timestamp_s: int, secret: str) -> str:
     return base64.b64encode(digest.digest()).decode()
 
 
-def plain_text(message: Message) -> str:
-    """The notification as a robot shows it: its title, one line per alert, and its id (a
-    repeat after a lost answer is recognisable), within ``TEXT_BYTES``."""
-    lines = [message.title(), *(f"{e['state']}  {e['at']}  {e['summary']}"
-                                for e in message.events), f"id {message.id}"]
-    text = "\n".join(lines)
+def limited(text: str) -> str:
+    """A message's ``text`` (its template ends with the message id, so a repeat after a lost
+    answer is recognisable), cut to ``TEXT_BYTES``."""
     while len(text.encode()) > TEXT_BYTES:
         text = text[: len(text) * 9 // 10]
     return text
@@ -93,7 +90,7 @@ class DingTalkReceiver(RobotReceiver):
             now = int(time.time() * 1000)
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(
                 {"timestamp": now, "sign": dingtalk_sign(now, self.secret)})
-        return url, {"msgtype": "text", "text": {"content": plain_text(message)}}
+        return url, {"msgtype": "text", "text": {"content": limited(message.texts["text"])}}
 
 
 class WeComReceiver(RobotReceiver):
@@ -103,7 +100,7 @@ class WeComReceiver(RobotReceiver):
 
     def request(self, message: Message) -> tuple[str, dict[str, Any]]:
         """A text message to the URL as given: WeCom signs nothing."""
-        return self.url, {"msgtype": "text", "text": {"content": plain_text(message)}}
+        return self.url, {"msgtype": "text", "text": {"content": limited(message.texts["text"])}}
 
 
 class FeishuReceiver(RobotReceiver):
@@ -114,7 +111,7 @@ class FeishuReceiver(RobotReceiver):
 
     def request(self, message: Message) -> tuple[str, dict[str, Any]]:
         """A text message; the timestamp and signature go in the body."""
-        body: dict[str, Any] = {"msg_type": "text", "content": {"text": plain_text(message)}}
+        body: dict[str, Any] = {"msg_type": "text", "content": {"text": limited(message.texts["text"])}}
         if self.secret:
             now = int(time.time())
             body = {"timestamp": str(now), "sign": feishu_sign(now, self.secret), **body}

@@ -35,12 +35,17 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from dashboards.links import panel_links
+from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
 from fjsense.health import Health
+from fjsense.rulefile import operator_rule_file, read_rule_files
+from fjsense.rules import rules_of
 from fjsense.settings import Settings
 from sinks.message import Message, Receiver
 from sinks.receivers import receivers_of
 from sinks.routing import Route, load_mute_times, load_routes, route_of
+from sinks.templates import Templates
 
 log = logging.getLogger("fjsense.notify")
 
@@ -54,8 +59,8 @@ FIRING_BY_SEVERITY = (
     "WHERE state = 'firing' GROUP BY severity")
 HOLD = "hold"  # a muted transition waits, unclaimed, for its window's end
 STORED_CHANNEL = "fjsense_alert_events"  # told by a trigger when transitions are stored
-EVENT_FIELDS = ("rule", "group_key", "state", "at", "value", "threshold", "severity", "summary",
-                "labels", "site", "region")
+EVENT_FIELDS = ("rule", "group_key", "group_by", "state", "at", "value", "threshold", "severity",
+                "summary", "annotations", "labels", "site", "region")
 
 
 def _key(event: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -101,6 +106,9 @@ class Notifier:
         self.settings = settings
         self.routes = load_routes(settings) if routes is None else routes
         self.mute_times = load_mute_times(settings)
+        rules = rules_of(read_rule_files(settings), settings, catalog_of(settings))
+        self.templates = Templates(settings, operator_rule_file(settings), self.routes,
+                                   panel_links(settings, rules))
         self.receivers = receivers_of(settings) if receivers is None else receivers
         self.dsn = Credentials(settings).dsn("writer")
         self.health = Health("notify")
@@ -264,7 +272,7 @@ class Notifier:
         if receiver is None:
             return f"receiver {message.receiver!r} is not configured"
         try:
-            receiver.send(message)
+            receiver.send(self.templates.render(message))
         except Exception as exc:  # noqa: BLE001 - any failure is retried, and shown
             error = f"{type(exc).__name__}: {exc}"
             log.warning("%s: delivery %s failed: %s; it will be tried again", message.receiver,

@@ -57,7 +57,7 @@ def standard_secret(secret: str) -> str:
 
 
 class WebhookReceiver:
-    """POSTs a notification as JSON, signed as the Standard Webhooks specification says:
+    """POSTs a notification as JSON (or the route's or receiver's ``webhook_body``), signed as the Standard Webhooks specification says:
     ``webhook-id`` (the idempotency key, the same on every retry), ``webhook-timestamp`` (this
     attempt's) and ``webhook-signature`` over both and the body, so a receiver refuses a
     captured request replayed later (the specification's tolerance: 5 minutes)."""
@@ -72,7 +72,8 @@ class WebhookReceiver:
 
     def send(self, message: Message) -> None:
         """POST the message; an HTTP error raises so that it is retried."""
-        body = message.body()
+        body = (message.texts["webhook_body"].encode() if "webhook_body" in message.texts
+                else message.body())
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.id}
         if self.signer is not None and self.secret:
             now = datetime.now(UTC)
@@ -117,7 +118,8 @@ class MqttReceiver:
 
 
 class EmailReceiver:
-    """Sends a notification by SMTP to the duty addresses."""
+    """Sends a notification by SMTP to the duty addresses: its ``email_subject`` and
+    ``email_body`` texts."""
 
     name = "email"
 
@@ -130,14 +132,12 @@ class EmailReceiver:
         alerts = self.alerts
         assert alerts.smtp_host is not None
         mail = EmailMessage()
-        mail["Subject"] = message.title()
+        mail["Subject"] = message.texts["email_subject"]
         mail["From"] = alerts.email_from
         mail["To"] = ", ".join(alerts.email_to)
         mail["Message-ID"] = f"<{message.id}@fjsense>"
         mail["X-Fjsense-Idempotency-Key"] = message.id
-        mail.set_content("\n".join(
-            f"{e['state']:>9}  {e['at']}  {e['summary']}" for e in message.events)
-            + f"\n\nrule file route: {message.route}\n")
+        mail.set_content(message.texts["email_body"] + "\n")
         with smtplib.SMTP(alerts.smtp_host, alerts.smtp_port, timeout=self.timeout) as smtp:
             if alerts.smtp_starttls:
                 smtp.starttls()

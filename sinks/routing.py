@@ -37,6 +37,7 @@ class Route(BaseModel):
     group_interval: float
     repeat_interval: float
     mute_time_intervals: tuple[str, ...] = ()  # names of the rule file's time_intervals
+    templates: dict[str, str] = {}  # texts of this route's messages (sinks/templates.py)
 
     @field_validator("group_wait", "group_interval", "repeat_interval", mode="before")
     @classmethod

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import string
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -25,7 +24,16 @@ from typing import Any
 from fjsense.catalog import Catalog, Site
 from fjsense.health import Health
 from fjsense.registry import registry
-from fjsense.rules import AREAS, Rule, RuleError, RuleSet, in_scope, limit_for, load_rules
+from fjsense.rules import (
+    AREAS,
+    Rule,
+    RuleError,
+    RuleSet,
+    format_annotation,
+    in_scope,
+    limit_for,
+    load_rules,
+)
 from fjsense.settings import Settings
 from fjsense.topics import ALERT_SAMPLES, ALERTS, AlertEvent, AlertSample
 from streams.contract import Batch, Output
@@ -56,23 +64,6 @@ class EventClock:
         if wall - self.newest <= self.live_within:
             return self.newest + max(wall - self.seen_at, 0.0)
         return self.newest
-
-
-class _Formatter(string.Formatter):
-    """Annotation templates never fail a transition: a field that does not format is shown
-    as it is."""
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        try:
-            return super().format_field(value, format_spec)
-        except (ValueError, TypeError):
-            return "—" if value is None else str(value)
-
-    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
-        return kwargs.get(key, "{" + str(key) + "}") if isinstance(key, str) else "?"
-
-
-_FORMAT = _Formatter()
 
 
 class _Engine:
@@ -135,10 +126,12 @@ class _Engine:
                 else site.name if site is not None else group)
         for change in changes:
             value = change.value if isinstance(change.value, int | float) else None
-            summary = _FORMAT.format(rule.summary_template, rule=rule.name, state=change.state,
-                                     group=group, name=name, value=change.value,
-                                     threshold=change.threshold,
-                                     unit=rule.annotations.get("unit", ""), **(extra or {}))
+            fields = {"rule": rule.name, "state": change.state, "group": group, "name": name,
+                      "value": change.value, "threshold": change.threshold,
+                      "unit": rule.annotations.get("unit", ""), **(extra or {})}
+            annotations = {key: format_annotation(text, **fields)
+                           for key, text in rule.annotations.items()}
+            summary = format_annotation(rule.summary_template, **fields)
             out.append(Output(ALERTS, group, AlertEvent(
                 rule=rule.name, group_key=group, group_by=rule.group_by, state=change.state,
                 at=datetime.fromtimestamp(change.at, UTC), value=value,
@@ -147,7 +140,8 @@ class _Engine:
                         rule.group_by: group, **({"region": region} if region else {}),
                         **({"district": site.district} if site and site.district else {}),
                         **rule.labels},
-                summary=summary, inhibited=change.inhibited,
+                summary=summary, annotations={**annotations, "name": name},
+                inhibited=change.inhibited,
                 notify=change.state in rule.notify_on and change.inhibited is None,
                 site=site.id if site is not None else None, region=region)))
         return out

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -45,7 +46,8 @@ shipped: false  # this file's rules only, none of the kinds'
 rules:
   - {name: kw-high, source: fj.raw.power, metric: kw, group_by: device, above: 900, clear: 800,
      severity: critical, scope: {stations: [changle-dc1]},
-     annotations: {summary: "{group} at {name} draws {value} kW (limit {threshold})"}}
+     annotations: {summary: "{group} at {name} draws {value} kW (limit {threshold})",
+                   summary_zh: "{name}电表{group}功率{value}千瓦（限值{threshold}）"}}
   - {name: kw-sustained, source: fj.raw.power, metric: kw, group_by: device, above: 900,
      for: 60s, keep_firing_for: 60s, severity: critical, scope: {stations: [anxi-dc1]}}
   - {name: meter-silent, source: fj.raw.power, kind: nodata, group_by: device,
@@ -66,6 +68,10 @@ routes:
      group_by: [rule, group_key],
      group_wait: 0s, group_interval: 0s, repeat_interval: 4s}
   - {receivers: [log]}
+receivers:
+  wecom: {lang: en}
+  email:
+    templates: {email_subject: "fjsense {{ alert.rule }} {{ status }} at {{ alert.station }}"}
 """
 PUTIAN = """sites:
 """ + "".join(f"""  - {{id: putian-dc{n}, name: Putian datacenter {n}, kind: power, region: putian,
@@ -318,8 +324,27 @@ def test_every_rule_kind_gives_its_exact_transitions_and_each_is_notified_once(
         assert sum(map(len, delivered(robot).values())) == len(NOTIFIED)
     summary = next(al["summary"] for msg in a.webhook.received for al in msg["alerts"]
                    if al["rule"] == "kw-high" and al["state"] == "firing")
-    assert summary == (f"changle-dc1-m01 at {CATALOG.site('changle-dc1').name} draws 950.0 kW "
-                       "(limit 900.0)")
+    name = CATALOG.site("changle-dc1").name
+    assert summary == f"changle-dc1-m01 at {name} draws 950.0 kW (limit 900.0)"
+    # the texts: DingTalk in Chinese (its default), WeCom told English, e-mail's own subject
+    ident, at = a.conn.execute(
+        "SELECT id, (events->0->>'at')::timestamptz FROM alert_notifications WHERE receiver = "
+        "'dingtalk' AND reason = 'new' AND events->0->>'rule' = 'kw-high' AND "
+        "events->0->>'group_key' = 'changle-dc1-m01' AND events->0->>'state' = 'firing' "
+        "ORDER BY 2 LIMIT 1").fetchone()
+    [text] = [t for t in a.robots.received["dingtalk"] if t.endswith(f"\nid {ident}")]
+    local = at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    head, line, url, _ = text.split("\n")
+    assert (head, line) == (f"【告警】{name}",
+                            f"告警  {local}  {name}电表changle-dc1-m01功率950.0千瓦（限值900.0）")
+    assert url.startswith("http://localhost:3000/d/fjsense-datacenter?viewPanel=")
+    assert "&var-site=changle-dc1" in url
+    assert any(t.startswith(f"[FIRING] kw-high at {name}\nfiring  {local}  {summary}\n")
+               for t in a.robots.received["wecom"])
+    subjects = {"".join(m["Subject"].splitlines()) for m in a.mailbox.messages}  # unfolded
+    assert f"fjsense kw-high firing at {name}" in subjects
+    hook = next(m for m in a.webhook.received if m["alerts"][0]["rule"] == "kw-high")
+    assert hook["lang"] == "en" and hook["text"].startswith(f"[FIRING] kw-high at {name}")
 
 
 def advance(m: Meters, start: int, end: int) -> None:
@@ -414,7 +439,7 @@ def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alertin
         return (a.parts.health("worker") or {}).get("rules_error")
 
     wait_for(lambda: refusal() is not None, 30, "the worker to refuse the file")
-    assert refusal() == f"{path}:9: rules[2].source: no stream 'fj.raw.nope'; streams: " \
+    assert refusal() == f"{path}:10: rules[2].source: no stream 'fj.raw.nope'; streams: " \
         "fj.alerts, fj.alerts.samples, fj.deadletter, fj.derived.buoy, fj.derived.buoy_obs, " \
         "fj.derived.buoy_quality, fj.derived.cell, fj.derived.coverage, " \
         "fj.derived.coverage_district, fj.derived.coverage_part, fj.derived.pollution, " \

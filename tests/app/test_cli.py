@@ -94,7 +94,7 @@ def test_local_stack_lifecycle_through_the_cli():
         pids = {p.name: (home / "run" / p.name).read_text() for p in (home / "run").iterdir()}
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
         assert ("migrations applied: 0001_pipeline, 0002_alerts, 0003_dead_letter_replay, "
-                "0004_aggregate_refresh, 0005_device_clock, "
+                "0004_aggregate_refresh, 0005_device_clock, 0006_alert_annotations, "
                 "power/0001_tables, power/0002_pue_hourly") in " ".join(up.stderr.split())
         steps = fjsense("db", "status", env=env).stdout
         rows = [[w for w in line.split() if w != "│"] for line in steps.splitlines()]
@@ -143,12 +143,14 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     merged = fjsense("alerts", "check")  # every kind's shipped rules
     assert merged.returncode == 0, merged.stderr
     assert merged.stdout.splitlines()[0] == (
-        "the platform's and the kinds' shipped rules: 30 rules, 1 routes, all valid")
+        "the platform's and the kinds' shipped rules: 30 rules, 1 routes, all valid; "
+        "240 template renderings with sample alerts")
     # an operator's file naming a shipped rule replaces it, in its place
     out = fjsense("alerts", "check", str(shipped))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == f"{shipped}: 30 rules, 1 routes, all valid"
+    assert lines[0] == (f"{shipped}: 30 rules, 1 routes, all valid; 240 template renderings "
+                        "with sample alerts")
     assert lines[1].startswith("device-clock-skew: warning when offset_s outside [-120, 120] "
                                "on fj.device_clock, per device, for 10m")  # the platform's
     assert lines[2].startswith("pue-above-target: warning when pue_rolling > the site's "

@@ -20,7 +20,7 @@ from sinks.messengers import (
     WeComReceiver,
     dingtalk_sign,
     feishu_sign,
-    plain_text,
+    limited,
 )
 from sinks.receivers import receivers_of
 from tests.robots import Robots
@@ -28,8 +28,11 @@ from tests.robots import Robots
 EVENT = {"rule": "tide-surge", "group_key": "xiamen-tide", "state": "firing",
          "at": "2026-12-06T08:00:00+00:00", "severity": "warning",
          "summary": "厦门 storm surge 1.12 m (limit 1.0)", "labels": {}}
+TEXT = ("【告警】Xiamen tide station\n"
+        "告警  2026-12-06 16:00  厦门 storm surge 1.12 m (limit 1.0)\nid 3f2a9c")  # as rendered
 MESSAGE = Message(id="3f2a9c", receiver="dingtalk", route="default", reason="new",
-                  group_labels={"rule": "tide-surge"}, events=[EVENT])
+                  group_labels={"rule": "tide-surge"}, events=[EVENT], lang="zh",
+                  texts={"text": TEXT})
 
 
 @pytest.fixture
@@ -58,9 +61,7 @@ def test_each_robot_gets_the_exact_text_signed_as_its_service_checks(robots: Rob
         set(receivers) >= {"dingtalk", "wecom", "feishu"}
     for name in ("dingtalk", "wecom", "feishu"):
         receivers[name].send(MESSAGE)
-    text = ("[FIRING] tide-surge xiamen-tide\n"
-            "firing  2026-12-06T08:00:00+00:00  厦门 storm surge 1.12 m (limit 1.0)\nid 3f2a9c")
-    assert robots.received == {"dingtalk": [text], "wecom": [text], "feishu": [text]}
+    assert robots.received == {"dingtalk": [TEXT], "wecom": [TEXT], "feishu": [TEXT]}
     assert robots.refused == {"dingtalk": 0, "wecom": 0, "feishu": 0}
 
 
@@ -83,10 +84,9 @@ def test_dingtalk_signs_in_the_query_and_keeps_the_access_token():
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     assert query["access_token"] == ["T"]
     assert query["sign"] == [dingtalk_sign(int(query["timestamp"][0]), "SECx")]
-    assert body == {"msgtype": "text", "text": {"content": plain_text(MESSAGE)}}
+    assert body == {"msgtype": "text", "text": {"content": TEXT}}
 
 
 def test_a_long_notification_is_cut_to_what_every_robot_takes():
-    many = Message(id="x", receiver="wecom", route="r", reason="new", group_labels={},
-                   events=[{**EVENT, "summary": "浪高 " * 200}] * 20)
-    assert len(plain_text(many).encode()) <= TEXT_BYTES
+    text = limited("浪高 " * 4000)
+    assert TEXT_BYTES - 1000 < len(text.encode()) <= TEXT_BYTES and text.startswith("浪高 浪高")

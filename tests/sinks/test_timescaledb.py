@@ -82,8 +82,10 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
     conn, _ = tsdb
     # every step applied, whichever test of the session's database migrated it first
     applied = [v for v, in conn.execute("SELECT version FROM schema_migrations")]
-    assert sorted(applied) == sorted(["0001_pipeline", "0002_alerts", "0003_dead_letter_replay",
-                        "0004_aggregate_refresh", "0005_device_clock", "power/0001_tables", "power/0002_pue_hourly", "buoy/0001_tables",
+    assert sorted(applied) == sorted([
+        "0001_pipeline", "0002_alerts", "0003_dead_letter_replay", "0004_aggregate_refresh",
+        "0005_device_clock", "0006_alert_annotations", "power/0001_tables",
+        "power/0002_pue_hourly", "buoy/0001_tables",
                         "tide/0001_tables", "cell/0001_tables", "cell/0002_refused_kpis_null",
                         "mr/0001_tables", "pollution/0001_tables"])
     assert conn.execute("SELECT DISTINCT variant FROM schema_migrations").fetchall() == [
