@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from rich.table import Table
@@ -83,7 +84,8 @@ def cmd_broker_auth(settings: Settings, args: argparse.Namespace) -> None:
     catalog = catalog_of(settings)
     creds = Credentials(settings)
     args.out.mkdir(parents=True, exist_ok=True)
-    acl = acl_file(catalog, creds, settings.alerts.mqtt_topic_prefix, settings.plugins)
+    acl = acl_file(catalog, creds, settings.alerts.mqtt_topic_prefix, settings.plugins,
+                   settings.broadcast.topic_prefix)
     for name, text in (("passwd", password_file(catalog, creds)), ("acl", acl)):
         (args.out / name).write_text(text)
         (args.out / name).chmod(0o640)
@@ -260,6 +262,32 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
                   f"{args.kind} devices")
 
 
+def cmd_simulate_broadcast(settings: Settings, args: argparse.Namespace) -> None:
+    from simulators.broadcast_points import SimulatedPoints, chosen_points, heard_line
+
+    try:
+        chosen = chosen_points(catalog_of(settings), args.points)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+    def say(heard: Any) -> None:
+        print(json.dumps({"point": heard.point.id, "acked": heard.acked, **heard.payload},
+                         ensure_ascii=False) if args.json else heard_line(heard), flush=True)
+
+    points = SimulatedPoints(settings, chosen, say, args.silent)
+    try:
+        if not points.wait_subscribed():
+            raise SystemExit("error: the broadcast points could not subscribe (is the MQTT "
+                             "broker up, and do they have logins? fjsense up)")
+        console.print(f"{len(chosen)} broadcast points listening on "
+                      f"{settings.broadcast.topic_prefix}/<point>; Ctrl-C stops")
+        threading.Event().wait(args.minutes * 60 if args.minutes is not None else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        points.close()
+
+
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> None:
     from simulators.replay import replay
 
@@ -403,6 +431,16 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     add_parsers(simulate, kinds)
     for choice in simulate.choices.values():
         choice.set_defaults(func=cmd_simulate)
+    points = simulate.add_parser("broadcast", help="the coast's broadcast points: listen, say "
+                                 "what the speaker would read out, acknowledge")
+    points.add_argument("--points", nargs="+", metavar="ID", help="only these (default: all)")
+    points.add_argument("--silent", nargs="+", default=[], metavar="ID",
+                        help="points that listen but never acknowledge")
+    points.add_argument("--minutes", type=float, default=None,
+                        help="wall-clock minutes; default: until interrupted")
+    points.add_argument("--json", action="store_true",
+                        help="one JSON line per broadcast heard: point, acked and the payload")
+    points.set_defaults(func=cmd_simulate_broadcast)
 
     formats = "; ".join(f"{k.name}: {k.recording_formats}" for k in kinds.values()
                         if k.recording_formats)

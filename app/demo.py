@@ -33,6 +33,7 @@ from fjsense.kafka_ends import READ_WAIT_MS, end_offsets
 from fjsense.registry import SensorKind, registry
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack
+from simulators.broadcast_points import SimulatedPoints
 from simulators.cli import simulator_of
 from simulators.faults import Faults
 from simulators.messages import arrays
@@ -206,6 +207,7 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
     parts = Components(settings, settings.home / "logs", verbose=False)
     publisher = DevicePublisher(settings, speed=speed)
     observer = None
+    points: SimulatedPoints | None = None
     stop = threading.Event()
     span = timedelta(minutes=minutes * speed)
     now = datetime.now(UTC)
@@ -224,6 +226,8 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
         messages = arrays(faults.apply(heapq.merge(*scenarios, key=lambda m: m.at)), 1, 10,
                           max_span=ARRAY_SPAN_SECONDS)
         sim = threading.Thread(target=publisher.run, args=(messages, stop), daemon=True)
+        # the coast's broadcast points listen and acknowledge: the Xiamen surge reaches them
+        points = SimulatedPoints(settings, catalog.broadcast_points, lambda _heard: None)
         observer = Observer(settings, publisher)
         sim.start()
         watch(console, observer, sim, time.monotonic() + minutes * 60, kinds)
@@ -231,10 +235,13 @@ def run_demo(settings: Settings, minutes: float, speed: float) -> None:
         sim.join(10)
         time.sleep(3)  # let the last readings reach the database
         summary(console, observer.snapshot(), settings)
+        broadcasts(console, settings)
         next_steps(console, settings)
     finally:
         stop.set()
         publisher.close()
+        if points is not None:
+            points.close()
         if observer is not None:
             observer.close()
         parts.stop_all()
@@ -300,3 +307,27 @@ def summary(console: Console, snap: Snapshot, settings: Settings) -> None:
     console.print(table)
     for kind, rows in snap.views:
         console.print(live_view(kind, rows))
+
+
+BROADCASTS = (
+    "SELECT target, min(created_at) AS first, sum(attempts) AS sent, "
+    "count(acked_at) AS acknowledged, string_agg(DISTINCT e->>'rule', ', ') AS rules "
+    "FROM alert_notifications, jsonb_array_elements(events) e WHERE target IS NOT NULL "
+    "GROUP BY target ORDER BY first")
+
+
+def broadcasts(console: Console, settings: Settings) -> None:
+    """Which of the coast's broadcast points the demo's warnings reached (the Xiamen surge's
+    at least), and whether they acknowledged."""
+    names = {p.id: p.name for p in catalog_of(settings).broadcast_points}
+    with psycopg.connect(Credentials(settings).dsn("reader")) as conn:
+        rows = conn.execute(BROADCASTS).fetchall()
+    if not rows:
+        console.print("broadcast points: no coast warning fired in this run")
+        return
+    table = Table("point", "first broadcast", "sent", "acknowledged", "rules",
+                  title="broadcast points reached")
+    for point, first, sent, acked, rules in rows:
+        table.add_row(names.get(point, point), f"{first:%H:%M:%S}", str(sent), str(acked),
+                      rules)
+    console.print(table)

@@ -1,5 +1,6 @@
 """The alerts dashboard: what fires now, the history of transitions, how fast people
-acknowledge, which stations alert most, and whether the receivers get their messages."""
+acknowledge, which stations alert most, whether the receivers get their messages, and whether
+the coast's broadcast points acknowledge theirs."""
 
 from __future__ import annotations
 
@@ -56,5 +57,13 @@ def alerts_dashboard() -> Dashboard:
                 "GROUP BY 1 ORDER BY 1",
                 ("receiver", "delivered", "waiting", "most_attempts", "last_error"),
                 kind="table", fmt="table"),
+            Panel(
+                "Broadcast points: how long each has left a warning unacknowledged (a silent "
+                "point first)",
+                "SELECT ts AS \"time\", device AS point, district,\n"
+                "  round(unacked_s::numeric) AS unacked_s, waiting, sent, acked\n"
+                "FROM broadcast_status ORDER BY unacked_s DESC, sent DESC, device",
+                ("time", "point", "district", "unacked_s", "waiting", "sent", "acked"),
+                kind="table", fmt="table", width=24),
         ),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,6 +20,7 @@ from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc, YamlError
 
 CatalogError = YamlError
+_E = TypeVar("_E", bound=BaseModel)
 SHIPPED = ("catalog.yaml", "cells.yaml")  # the 5G sites, laid out by kinds/cells/sites.py
 ID = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -68,11 +69,25 @@ class Site(_Entry):
     devices: tuple[Device, ...]
 
 
+class BroadcastPoint(_Entry):
+    """A smart broadcast point of the coast (a fishing port, a tourist area, a fish raft): a
+    speaker that reads out the warnings of nearby stations. Its id is its MQTT login."""
+
+    id: str = Field(pattern=ID, description="also the point's MQTT username")
+    name: str
+    type: Literal["fishing_port", "tourist_area", "fish_raft"]
+    district: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class Catalog(_Entry):
-    """Regions, sites and devices, with the look-ups the bridge needs on every message."""
+    """Regions, sites and devices, with the look-ups the bridge needs on every message, and
+    the coast's broadcast points."""
 
     regions: tuple[Region, ...]
     sites: tuple[Site, ...]
+    broadcast_points: tuple[BroadcastPoint, ...] = ()
 
     @cached_property
     def _devices(self) -> dict[str, tuple[Site, Device]]:
@@ -146,23 +161,40 @@ def _site(doc: YamlDoc, n: int, data: Any, kinds: dict[str, SensorKind]) -> Site
         raise doc.invalid(path, exc) from None
 
 
-def _parse(doc: YamlDoc, kinds: dict[str, SensorKind]) -> tuple[list[Region], list[Site]]:
-    if not isinstance(doc.data, dict) or not set(doc.data) <= {"regions", "sites"}:
-        raise doc.error([], "a catalog is a mapping with `regions` and `sites`")
-    regions = []
-    for n, item in enumerate(doc.data.get("regions") or ()):
+def _entries(doc: YamlDoc, section: str, model: type[_E]) -> list[_E]:
+    """The entries of a section, each validated by ``model``."""
+    found = []
+    for n, item in enumerate(doc.data.get(section) or ()):
         try:
-            regions.append(Region.model_validate(item))
+            found.append(model.model_validate(item))
         except ValidationError as exc:
-            raise doc.invalid(["regions", n], exc) from None
+            raise doc.invalid([section, n], exc) from None
+    return found
+
+
+def _parse(doc: YamlDoc, kinds: dict[str, SensorKind]
+           ) -> tuple[list[Region], list[Site], list[BroadcastPoint]]:
+    if not isinstance(doc.data, dict) or not set(doc.data) <= {"regions", "sites",
+                                                               "broadcast_points"}:
+        raise doc.error([], "a catalog is a mapping with `regions`, `sites` and "
+                            "`broadcast_points`")
     sites = [_site(doc, n, item, kinds) for n, item in enumerate(doc.data.get("sites") or ())]
-    return regions, sites
+    return (_entries(doc, "regions", Region), sites,
+            _entries(doc, "broadcast_points", BroadcastPoint))
 
 
 def _check(catalog: Catalog, where: dict[str, tuple[YamlDoc, int]]) -> None:
-    """Cross references: regions and districts exist, device ids are unique."""
+    """Cross references: regions and districts exist, device and broadcast point ids (MQTT
+    logins both) are unique."""
     regions = {r.id: r for r in catalog.regions}
     seen: dict[str, str] = {}
+    districts = {d.id for r in catalog.regions for d in r.districts}
+    for point in catalog.broadcast_points:
+        doc, n = where[f"broadcast point {point.id}"]
+        if point.district not in districts:
+            raise doc.error(["broadcast_points", n, "district"],
+                            f"no district {point.district!r} in the catalog's regions")
+        seen[point.id] = f"broadcast point {point.id}"
     for site in catalog.sites:
         doc, n = where[site.id]
         region = regions.get(site.region)
@@ -191,14 +223,19 @@ def load_catalog(file: Path | None = None, plugins: tuple[str, ...] = ()) -> Cat
             raise CatalogError(f"{file}: cannot read the catalog file: {exc.strerror}") from None
     regions: dict[str, Region] = {}
     sites: dict[str, Site] = {}
+    points: dict[str, BroadcastPoint] = {}
     where: dict[str, tuple[YamlDoc, int]] = {}
     for doc in docs:
-        got_regions, got_sites = _parse(doc, kinds)
+        got_regions, got_sites, got_points = _parse(doc, kinds)
         regions.update((r.id, r) for r in got_regions)
         for n, site in enumerate(got_sites):
             sites[site.id] = site
             where[site.id] = (doc, n)
-    catalog = Catalog(regions=tuple(regions.values()), sites=tuple(sites.values()))
+        for n, point in enumerate(got_points):
+            points[point.id] = point
+            where[f"broadcast point {point.id}"] = (doc, n)
+    catalog = Catalog(regions=tuple(regions.values()), sites=tuple(sites.values()),
+                      broadcast_points=tuple(points.values()))
     _check(catalog, where)
     return catalog
 

@@ -1,7 +1,8 @@
 """Mosquitto password file and ACL generated from the station catalog.
 
 Each device may publish only under its own topic; the bridge may read every device topic; the
-notifier may publish alerts; a kind's component (a gateway) may publish its kind's readings.
+notifier may publish alerts and broadcasts; a kind's component (a gateway) may publish its
+kind's readings; a broadcast point may read its broadcasts and acknowledge them.
 Anonymous clients are refused.
 """
 
@@ -33,17 +34,19 @@ def password_file(catalog: Catalog, creds: Credentials) -> str:
                                         for c in k.components))
     logins = [creds.mqtt_service(s) for s in services]
     logins += [creds.device(device.id) for _, device in catalog.devices()]
+    logins += [creds.device(point.id) for point in catalog.broadcast_points]
     return "".join(password_line(login.username, login.password) + "\n" for login in logins)
 
 
 def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
-             plugins: tuple[str, ...] = ()) -> str:
+             plugins: tuple[str, ...] = (), broadcast_prefix: str = "fj/broadcast") -> str:
     """Mosquitto's ACL: least privilege per login, so a stolen device password writes only that
     device's topics."""
     kinds = registry(plugins)
     lines = [f"user {creds.mqtt_service('bridge').username}"]
     lines += [f"topic read {kind.mqtt_filter}" for kind in kinds.values()]
-    lines += ["", f"user {creds.mqtt_service('notifier').username}", f"topic readwrite {alert_prefix}/#"]
+    lines += ["", f"user {creds.mqtt_service('notifier').username}",
+              f"topic readwrite {alert_prefix}/#", f"topic readwrite {broadcast_prefix}/#"]
     for kind in kinds.values():  # a gateway publishes for devices that cannot speak MQTT
         for component in kind.components:
             lines += ["", f"user {creds.mqtt_service(component.name).username}"]
@@ -53,4 +56,7 @@ def acl_file(catalog: Catalog, creds: Credentials, alert_prefix: str,
         lines += ["", f"user {device.id}"]
         lines += [f"topic write {kind.mqtt_topic(site.id, device.id)}"
                   for kind in kinds.values() if kind.sent_by(device.kind)]
+    for point in catalog.broadcast_points:  # hears its own broadcasts, acknowledges them
+        lines += ["", f"user {point.id}", f"topic read {broadcast_prefix}/{point.id}",
+                  f"topic write {broadcast_prefix}/{point.id}/ack"]
     return "\n".join(lines) + "\n"

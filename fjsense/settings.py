@@ -230,6 +230,28 @@ class AlertSettings(_Section):
         60.0, gt=0, description="Longest pause between two delivery attempts")
 
 
+class BroadcastSettings(_Section):
+    """The coast's broadcast points (``sinks/broadcast.py``): which points an alert reaches, how
+    often it is repeated until a point acknowledges, and when a point counts as silent."""
+
+    enabled: bool = Field(True, description="The receiver `broadcast` is configured")
+    topic_prefix: str = Field("fj/broadcast", description="Points read {prefix}/{point} and "
+                              "acknowledge on {prefix}/{point}/ack")
+    within_km: float = Field(
+        30.0, gt=0, description="A point hears the alerts of stations this close (great-circle "
+        "distance), and of its own district")
+    repeat_seconds: float = Field(
+        60.0, gt=0, description="An unacknowledged broadcast of a firing alert is sent again")
+    expires_seconds: float = Field(
+        3600.0, gt=0, description="A point stops reading out a broadcast this long after `ts`")
+    silent_after_seconds: float = Field(
+        600.0, gt=0, description="A point that leaves a broadcast unacknowledged this long "
+        "raises broadcast-point-silent (10 repeats at the default pace)")
+    report_seconds: float = Field(
+        60.0, gt=0, description="How often each point's delivery state goes on "
+        "fj.broadcast.status")
+
+
 class CatalogSettings(_Section):
     """Where the operator's own stations are, beside the shipped catalog."""
 
@@ -259,6 +281,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     alerts: AlertSettings = AlertSettings()
     catalog: CatalogSettings = CatalogSettings()
+    broadcast: BroadcastSettings = BroadcastSettings()
     health: HealthSettings = HealthSettings()
     supervise: SuperviseSettings = SuperviseSettings()
     stack: StackSettings = StackSettings()

@@ -1,5 +1,5 @@
-"""Platform streams shared by every kind: dead letters, alert transitions and device clocks
-(typed records).
+"""Platform streams shared by every kind: dead letters, alert transitions, device clocks and
+the broadcast points' delivery state (typed records).
 
 Each kind's own raw and derived streams are declared by the kind (``fjsense.registry``).
 """
@@ -18,6 +18,7 @@ DEADLETTER = "fj.deadletter"
 ALERTS = "fj.alerts"
 ALERT_SAMPLES = "fj.alerts.samples"
 DEVICE_CLOCK = "fj.device_clock"
+BROADCAST_STATUS = "fj.broadcast.status"
 
 
 class AlertEvent(Record):
@@ -68,6 +69,22 @@ class DeviceClock(Record):
     updated_at: AwareDatetime
 
 
+class BroadcastStatus(Record):
+    """One broadcast point's deliveries as the notifier sees them (``sinks/broadcast.py``),
+    every ``broadcast.report_seconds``: ``unacked_s`` is how long its oldest broadcast of a
+    still firing alert has waited for an acknowledgement (0: none waits). ``device`` and
+    ``site`` are the point's id, so rules group by it."""
+
+    device: str
+    site: str
+    district: str
+    ts: AwareDatetime
+    unacked_s: float
+    waiting: int  # broadcasts of firing alerts not acknowledged
+    sent: int  # broadcasts to it in the last day, repeats counted once
+    acked: int  # of them acknowledged
+
+
 def alert_event_row(item: dict[str, Any]) -> tuple[Any, ...]:
     """An ``alert_events`` row: labels and annotations as JSON text (the columns are jsonb)."""
     return tuple(json.dumps(item.get(c) or {}) if c in ("labels", "annotations") else item.get(c)
@@ -85,6 +102,9 @@ PLATFORM_STREAMS = (
     # the latest estimate per device replaces the one before (made by SQL: 0005_device_clock)
     Stream(DEVICE_CLOCK, DeviceClock, Table("device_clock", DeviceClock, ("device",),
                                             "updated_at", upsert=True)),
+    # each point's latest state replaces the one before (made by SQL: 0007_broadcast)
+    Stream(BROADCAST_STATUS, BroadcastStatus, Table("broadcast_status", BroadcastStatus,
+                                                    ("device",), "ts", upsert=True)),
 )
 
 

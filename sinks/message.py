@@ -19,6 +19,7 @@ class Message:
     events: list[dict[str, Any]]
     lang: str = "en"
     texts: dict[str, str] = field(default_factory=dict)  # by field (sinks/templates.py)
+    target: str | None = None  # a broadcast's point
 
     @property
     def status(self) -> str:

@@ -16,6 +16,10 @@ side):
 3. *deliver*: due rows are leased, sent (in parallel, per receiver), and marked delivered, or
    given their error and a later attempt (doubling to ``alerts.max_retry_seconds``).
 
+A broadcast is a row per point (``sinks/broadcast.py``): the points' acknowledgements are
+recorded and unacknowledged broadcasts of firing alerts made due again before each deliver,
+and each point's state is reported every ``broadcast.report_seconds``.
+
 Nothing is sent while a transaction holds rows of ``alert_events``.
 """
 
@@ -42,9 +46,10 @@ from fjsense.health import Health
 from fjsense.rulefile import operator_rule_file, read_rule_files
 from fjsense.rules import rules_of
 from fjsense.settings import Settings
+from sinks.broadcast import Broadcaster, BroadcastReceiver
 from sinks.message import Message, Receiver
 from sinks.receivers import receivers_of
-from sinks.routing import Route, load_mute_times, load_routes, route_of
+from sinks.routing import BROADCAST, Route, load_mute_times, load_routes, route_of
 from sinks.templates import Templates
 
 log = logging.getLogger("fjsense.notify")
@@ -106,10 +111,15 @@ class Notifier:
         self.settings = settings
         self.routes = load_routes(settings) if routes is None else routes
         self.mute_times = load_mute_times(settings)
-        rules = rules_of(read_rule_files(settings), settings, catalog_of(settings))
+        self.receivers = receivers_of(settings) if receivers is None else receivers
+        catalog = catalog_of(settings)
+        rules = rules_of(read_rule_files(settings), settings, catalog)
         self.templates = Templates(settings, operator_rule_file(settings), self.routes,
                                    panel_links(settings, rules))
-        self.receivers = receivers_of(settings) if receivers is None else receivers
+        speaker = self.receivers.get(BROADCAST)
+        self.broadcaster = (Broadcaster(settings, catalog, speaker)
+                            if isinstance(speaker, BroadcastReceiver) else None)
+        self._next_report = 0.0
         self.dsn = Credentials(settings).dsn("writer")
         self.health = Health("notify")
         self.counts: dict[str, int] = defaultdict(int)
@@ -197,15 +207,21 @@ class Notifier:
         keys = json.dumps([list(_key(e)) for e in events], default=str)
         made = 0
         for receiver in route.receivers:
-            ident = hashlib.sha256(
-                f"{receiver}|{route.name}|{json.dumps(labels, sort_keys=True)}|{reason}|{salt}|"
-                f"{keys}".encode()).hexdigest()[:32]
-            cur.execute(
-                "INSERT INTO alert_notifications (id, receiver, route, group_labels, reason, "
-                "events, created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                [ident, receiver, route.name, Jsonb(labels), reason, Jsonb(events), now, now])
-            made += cur.rowcount
+            # a broadcast is one row per point that hears it; any other receiver, one row
+            targets: list[str | None] = [None]
+            if receiver == BROADCAST:
+                targets = list(self.broadcaster.targets(events)) if self.broadcaster else []
+            for target in targets:
+                ident = hashlib.sha256(
+                    f"{receiver}|{route.name}|{json.dumps(labels, sort_keys=True)}|{reason}|"
+                    f"{salt}|{keys}{'|' + target if target else ''}".encode()).hexdigest()[:32]
+                cur.execute(
+                    "INSERT INTO alert_notifications (id, receiver, route, group_labels, reason, "
+                    "events, created_at, next_attempt_at, target) VALUES (%s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [ident, receiver, route.name, Jsonb(labels), reason, Jsonb(events), now, now,
+                     target])
+                made += cur.rowcount
         return made
 
     # ---- 2. repeat ---------------------------------------------------------------------
@@ -251,14 +267,17 @@ class Notifier:
         if not due:
             return 0
         messages = [Message(r["id"], r["receiver"], r["route"], r["reason"], r["group_labels"],
-                            r["events"]) for r in due]
+                            r["events"], target=r["target"]) for r in due]
         results = list(self.pool.map(self._send, messages))
         delivered = 0
         with conn.transaction():
             for row, error in zip(due, results, strict=True):
                 if error is None:
+                    # a broadcast not acknowledged by then is sent again (sinks/broadcast.py)
                     conn.execute("UPDATE alert_notifications SET delivered_at = now(), "
-                                 "last_error = NULL WHERE id = %s", [row["id"]])
+                                 "last_error = NULL, next_attempt_at = now() + make_interval("
+                                 "secs => %s) WHERE id = %s",
+                                 [self.settings.broadcast.repeat_seconds, row["id"]])
                     delivered += 1
                     continue
                 pause = min(2.0 ** (row["attempts"] - 1), self.settings.alerts.max_retry_seconds)
@@ -291,7 +310,13 @@ class Notifier:
             self._next_repeat = time.monotonic() + min(
                 [REPEAT_EVERY_SECONDS, *(r.repeat_interval for r in self.routes)])
             self.repeat(conn, now)
+        if self.broadcaster is not None:
+            self.broadcaster.record_acks(conn)
+            self.broadcaster.repeat_due(conn)
         self.deliver(conn)
+        if self.broadcaster is not None and time.monotonic() >= self._next_report:
+            self._next_report = time.monotonic() + self.settings.broadcast.report_seconds
+            self.broadcaster.report(conn, now)
         if time.monotonic() >= self._next_count:
             self._next_count = time.monotonic() + COUNT_EVERY_SECONDS
             self.firing = dict(conn.execute(FIRING_BY_SEVERITY).fetchall())
@@ -324,3 +349,5 @@ class Notifier:
             if conn is not None:
                 conn.close()
             self.pool.shutdown(wait=True)
+            if self.broadcaster is not None:
+                self.broadcaster.close()

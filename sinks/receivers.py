@@ -1,6 +1,6 @@
 """Receivers of alert messages: log, webhook (JSON signed as Standard Webhooks), MQTT (one
-retained message per alert), e-mail over SMTP, and the messengers' robots
-(``sinks/messengers.py``). A receiver raises when a message did not go out; the notifier then
+retained message per alert), e-mail over SMTP, the messengers' robots
+(``sinks/messengers.py``) and the coast's broadcast points (``sinks/broadcast.py``). A receiver raises when a message did not go out; the notifier then
 tries again later. Every message carries its idempotency key, so a receiver that sees it twice
 can drop the repeat."""
 
@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-import paho.mqtt.client as mqtt
 from standardwebhooks import Webhook
 
-from fjsense.credentials import Credentials
 from fjsense.settings import Settings
+from sinks.broadcast import BroadcastReceiver
 from sinks.message import Message, Receiver
 from sinks.messengers import DingTalkReceiver, FeishuReceiver, RobotReceiver, WeComReceiver
+from sinks.mqtt_publish import close, notifier_client, publish_confirmed
 from sinks.routing import receiver_names
 
 log = logging.getLogger("fjsense.alerts")
@@ -92,29 +92,19 @@ class MqttReceiver:
     name = "mqtt"
 
     def __init__(self, settings: Settings) -> None:
-        login = Credentials(settings).mqtt_service("notifier")
         self.prefix = settings.alerts.mqtt_topic_prefix
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(login.username, login.password)
-        self.client.connect_async(settings.mqtt.host or "127.0.0.1", settings.mqtt.port)
-        self.client.loop_start()  # reconnects by itself
+        self.client = notifier_client(settings)
 
     def send(self, message: Message) -> None:
         """Publish the message QoS 1 and wait for the broker to have it."""
-        if not self.client.is_connected():
-            raise ConnectionError("not connected to the MQTT broker")
         for event in message.events:
             topic = f"{self.prefix}/{event['severity']}/{event['group_key']}/{event['rule']}"
             payload = json.dumps({**event, "notification": message.id}, default=str)
-            info = self.client.publish(topic, payload, qos=1, retain=True)
-            info.wait_for_publish(10)
-            if not info.is_published():
-                raise TimeoutError(f"the MQTT broker did not take {topic}")
+            publish_confirmed(self.client, topic, payload, retain=True)
 
     def close(self) -> None:
         """Disconnect."""
-        self.client.disconnect()
-        self.client.loop_stop()
+        close(self.client)
 
 
 class EmailReceiver:
@@ -165,5 +155,6 @@ def receivers_of(settings: Settings) -> dict[str, Receiver]:
     make: dict[str, Callable[[], Receiver]] = {
         "log": LogReceiver, "mqtt": lambda: MqttReceiver(settings), "webhook": webhook,
         "email": lambda: EmailReceiver(settings), "dingtalk": robot(DingTalkReceiver),
-        "wecom": robot(WeComReceiver), "feishu": robot(FeishuReceiver)}
+        "wecom": robot(WeComReceiver), "feishu": robot(FeishuReceiver),
+        "broadcast": lambda: BroadcastReceiver(settings)}
     return {name: make[name]() for name in receiver_names(settings)}

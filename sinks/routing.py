@@ -11,16 +11,18 @@ sent again after ``repeat_interval``.
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from fjsense.rulefile import operator_rule_file, seconds
+from fjsense.rulefile import operator_rule_file, parse_rule_text, seconds
 from fjsense.settings import Settings
 from fjsense.yamlfile import YamlDoc
 from sinks.mute import MuteTime
 
 MESSENGERS = ("dingtalk", "wecom", "feishu")  # receivers named after their setting's prefix
+BROADCAST = "broadcast"  # the coast's broadcast points (sinks/broadcast.py)
 
 
 class Route(BaseModel):
@@ -56,7 +58,7 @@ class Route(BaseModel):
 
 def receiver_names(settings: Settings) -> list[str]:
     """The receivers the settings configure: log and MQTT always, webhook, e-mail and the
-    messengers' robots when set."""
+    messengers' robots when set, and the broadcast points unless turned off."""
     alerts = settings.alerts
     names = ["log", "mqtt"]
     if alerts.webhook_url:
@@ -64,7 +66,15 @@ def receiver_names(settings: Settings) -> list[str]:
     if alerts.smtp_host and alerts.email_to:
         names.append("email")
     names += [name for name in MESSENGERS if getattr(alerts, f"{name}_url") is not None]
+    if settings.broadcast.enabled:
+        names.append(BROADCAST)
     return names
+
+
+def shipped_routes(settings: Settings) -> YamlDoc:
+    """The platform's routes (``fjsense/rules.yaml``), for an operator without routes."""
+    text = resources.files("fjsense").joinpath("rules.yaml").read_text(encoding="utf-8")
+    return parse_rule_text(text, "platform routes (rules.yaml)", settings)
 
 
 def load_mute_times(settings: Settings, doc: YamlDoc | None = None) -> dict[str, MuteTime]:
@@ -84,20 +94,30 @@ def load_mute_times(settings: Settings, doc: YamlDoc | None = None) -> dict[str,
 
 def load_routes(settings: Settings, doc: YamlDoc | None = None) -> list[Route]:
     """The operator's routes (``doc``, default: the ``alerts.rules_file``), checked: each
-    receiver must be configured and each mute time named in ``time_intervals``. Without any,
-    one route sends everything to every receiver."""
+    receiver must be configured and each mute time named in ``time_intervals``; ``all`` names
+    every configured receiver but the broadcast points. Without any, the platform's shipped
+    routes: the coast's warnings to every receiver and the broadcast points, the rest to every
+    receiver."""
     doc = doc or operator_rule_file(settings) or YamlDoc.parse("routes: []", "(no rule file)")
     mutes = load_mute_times(settings, doc)
+    shipped = not doc.data.get("routes")
+    if shipped:
+        doc = shipped_routes(settings)
     alerts = settings.alerts
     defaults = {"group_wait": alerts.group_wait_seconds,
                 "group_interval": alerts.group_interval_seconds,
                 "repeat_interval": alerts.repeat_interval_seconds}
     configured = receiver_names(settings)
-    items = doc.data.get("routes") or [{"name": "default", "receivers": configured}]
+    people = [name for name in configured if name != BROADCAST]  # what ``all`` names
     routes = []
-    for n, item in enumerate(items):
+    for n, item in enumerate(doc.data["routes"]):
         if not isinstance(item, dict):
             raise doc.error(["routes", n], "a route is a mapping")
+        if isinstance(item.get("receivers"), list):
+            named = [r for r in item["receivers"]  # the shipped routes do without points
+                     if r != BROADCAST or settings.broadcast.enabled or not shipped]
+            item = {**item, "receivers": [x for r in named for x in (people if r == "all" else
+                                                                      [r])]}
         try:
             route = Route.model_validate({"name": f"route-{n}", **defaults, **item})
         except ValidationError as exc:

@@ -440,7 +440,8 @@ def test_a_bad_rule_file_is_refused_and_the_running_rules_stay(alerting: Alertin
 
     wait_for(lambda: refusal() is not None, 30, "the worker to refuse the file")
     assert refusal() == f"{path}:10: rules[2].source: no stream 'fj.raw.nope'; streams: " \
-        "fj.alerts, fj.alerts.samples, fj.deadletter, fj.derived.buoy, fj.derived.buoy_obs, " \
+        "fj.alerts, fj.alerts.samples, fj.broadcast.status, fj.deadletter, fj.derived.buoy, " \
+        "fj.derived.buoy_obs, " \
         "fj.derived.buoy_quality, fj.derived.cell, fj.derived.coverage, " \
         "fj.derived.coverage_district, fj.derived.coverage_part, fj.derived.pollution, " \
         "fj.derived.pollution_hourly, fj.derived.pollution_point_hour, " \

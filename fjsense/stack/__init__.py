@@ -74,7 +74,7 @@ class LocalStack:
         catalog = catalog_of(self.settings)
         self.mosquitto.passwd = password_file(catalog, self.creds)
         self.mosquitto.acl = acl_file(catalog, self.creds, self.settings.alerts.mqtt_topic_prefix,
-                                      self.settings.plugins)
+                                      self.settings.plugins, self.settings.broadcast.topic_prefix)
         if self.mosquitto.pid() is not None:
             self.mosquitto.write_auth(self.mosquitto.passwd, self.mosquitto.acl)
             self.mosquitto.reload()

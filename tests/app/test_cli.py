@@ -95,6 +95,7 @@ def test_local_stack_lifecycle_through_the_cli():
         assert set(pids) == {"mosquitto.pid", "tansu.pid", "postgres.pid"}
         assert ("migrations applied: 0001_pipeline, 0002_alerts, 0003_dead_letter_replay, "
                 "0004_aggregate_refresh, 0005_device_clock, 0006_alert_annotations, "
+                "0007_broadcast, "
                 "power/0001_tables, power/0002_pue_hourly") in " ".join(up.stderr.split())
         steps = fjsense("db", "status", env=env).stdout
         rows = [[w for w in line.split() if w != "│"] for line in steps.splitlines()]
@@ -143,19 +144,21 @@ def test_alerts_check_explains_a_good_file_and_refuses_a_bad_one(tmp_path: Path)
     merged = fjsense("alerts", "check")  # every kind's shipped rules
     assert merged.returncode == 0, merged.stderr
     assert merged.stdout.splitlines()[0] == (
-        "the platform's and the kinds' shipped rules: 30 rules, 1 routes, all valid; "
-        "240 template renderings with sample alerts")
+        "the platform's and the kinds' shipped rules: 31 rules, 2 routes, all valid; "
+        "255 template renderings with sample alerts")
     # an operator's file naming a shipped rule replaces it, in its place
     out = fjsense("alerts", "check", str(shipped))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == (f"{shipped}: 30 rules, 1 routes, all valid; 240 template renderings "
+    assert lines[0] == (f"{shipped}: 31 rules, 2 routes, all valid; 255 template renderings "
                         "with sample alerts")
     assert lines[1].startswith("device-clock-skew: warning when offset_s outside [-120, 120] "
                                "on fj.device_clock, per device, for 10m")  # the platform's
-    assert lines[2].startswith("pue-above-target: warning when pue_rolling > the site's "
+    assert lines[3].startswith("pue-above-target: warning when pue_rolling > the site's "
                                "pue_target (else 1.35), clear past 1.3 on fj.derived.pue")
-    assert lines[-1].startswith("route default: all → log, mqtt")
+    # the shipped routes: the coast's warnings also to the broadcast points (the file has none)
+    assert lines[-2].startswith("route coast: broadcast=coast → log, mqtt, broadcast (zh), ")
+    assert lines[-1].startswith("route default: all → log, mqtt, grouped by")
     bad = tmp_path / "rules.yaml"
     bad.write_text("rules:\n  - {name: x, source: fj.raw.power, metric: watts, above: 1}\n")
     out = fjsense("alerts", "check", str(bad))
@@ -292,3 +295,17 @@ def test_run_scales_workers_and_sinks_each_on_a_health_port_of_its_own(tmp_path:
     assert children["worker-3"].command == f"worker --health-port {children['worker-3'].port}"
     out = fjsense("run", "--workers", "0")
     assert out.returncode == 2 and "--workers: 0 is not 1 or more" in out.stderr
+
+
+def test_the_catalog_lists_the_broadcast_points_and_simulate_refuses_an_unknown_one():
+    listed = json.loads(fjsense("catalog", "--json").stdout)["broadcast_points"]
+    assert len(listed) == 11
+    assert listed[-2] == {"id": "xiamen-gaoqi-port", "name": "Gaoqi fishing port (高崎渔港)",
+                          "type": "fishing_port", "district": "huli", "lat": 24.541,
+                          "lon": 118.113}
+    assert {p["district"] for p in listed[:9]} == {"lianjiang", "luoyuan", "changle", "pingtan",
+                                                   "fuqing"}  # the Fuzhou coast
+    out = fjsense("simulate", "broadcast", "--points", "nowhere")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: no broadcast point 'nowhere'; points: "
+                                 "lianjiang-huangqi-port, lianjiang-dinghai-raft")

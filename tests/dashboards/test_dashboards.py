@@ -124,7 +124,10 @@ def test_publish_is_idempotent_by_uid(grafana: str):
 def test_alert_rules_export_as_grafana_managed_rules(tmp_path: Path):
     write_provisioning(Settings(pue={"target": 1.4}), tmp_path)
     exported = yaml.safe_load((tmp_path / "provisioning/alerting/fjsense.yaml").read_text())
-    clock, rule, availability = exported["groups"][0]["rules"]
+    clock, silent, rule, availability = exported["groups"][0]["rules"]
+    assert "FROM broadcast_status" in silent["data"][0]["model"]["rawSql"]
+    assert silent["data"][1]["model"]["conditions"] == [
+        {"evaluator": {"type": "gt", "params": [600.0]}}]
     assert availability["title"] == "cell-availability-below-target"
     assert (clock["title"], clock["for"]) == ("device-clock-skew", "600s")
     assert "FROM device_clock" in clock["data"][0]["model"]["rawSql"]

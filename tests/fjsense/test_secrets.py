@@ -42,4 +42,8 @@ def test_acl_lets_each_device_write_only_its_own_topic(tmp_path: Path):
     # a cell sends its KPIs and its measurement reports with one login
     assert blocks["user fz-gulou-001-c2"] == ["topic write fj/cell/fz-gulou-001/fz-gulou-001-c2",
                                              "topic write fj/mr/fz-gulou-001/fz-gulou-001-c2"]
-    assert blocks["user fjsense-notifier"] == ["topic readwrite fj/alerts/#"]
+    assert blocks["user fjsense-notifier"] == ["topic readwrite fj/alerts/#",
+                                               "topic readwrite fj/broadcast/#"]
+    # a broadcast point hears its own broadcasts and acknowledges them, nothing else
+    assert blocks["user xiamen-gaoqi-port"] == ["topic read fj/broadcast/xiamen-gaoqi-port",
+                                               "topic write fj/broadcast/xiamen-gaoqi-port/ack"]

@@ -28,7 +28,7 @@ def test_split_respects_quotes_dollar_quotes_and_comments():
 def test_platform_steps_then_each_kinds_in_version_order():
     versions = [m.version for m in migrations()]
     assert versions == ["0001_pipeline", "0002_alerts", "0003_dead_letter_replay",
-                        "0004_aggregate_refresh", "0005_device_clock", "0006_alert_annotations",
+                        "0004_aggregate_refresh", "0005_device_clock", "0006_alert_annotations", "0007_broadcast",
                         "power/0001_tables", "power/0002_pue_hourly", "buoy/0001_tables",
                         "tide/0001_tables", "cell/0001_tables", "cell/0002_refused_kpis_null",
                         "mr/0001_tables", "pollution/0001_tables"]

@@ -22,7 +22,7 @@ from fjsense.credentials import Credentials
 from fjsense.deadletter import DEAD_LETTER_COLUMNS
 from fjsense.sensorkind import Stream
 from fjsense.settings import Settings
-from fjsense.topics import DEVICE_CLOCK, AlertEvent, DeviceClock
+from fjsense.topics import BROADCAST_STATUS, DEVICE_CLOCK, AlertEvent, BroadcastStatus, DeviceClock
 from kinds.buoy.kind import CHECKED, OBSERVATIONS, QUALITY
 from kinds.buoy.kind import KIND as BUOY
 from kinds.buoy.processor import BuoyQcProcessor, QualityProcessor, StationHours, StationQc
@@ -84,7 +84,7 @@ def test_migrations_take_the_timescaledb_branch(tsdb):
     applied = [v for v, in conn.execute("SELECT version FROM schema_migrations")]
     assert sorted(applied) == sorted([
         "0001_pipeline", "0002_alerts", "0003_dead_letter_replay", "0004_aggregate_refresh",
-        "0005_device_clock", "0006_alert_annotations", "power/0001_tables",
+        "0005_device_clock", "0006_alert_annotations", "0007_broadcast", "power/0001_tables",
         "power/0002_pue_hourly", "buoy/0001_tables",
                         "tide/0001_tables", "cell/0001_tables", "cell/0002_refused_kpis_null",
                         "mr/0001_tables", "pollution/0001_tables"])
@@ -308,6 +308,12 @@ def loaded(tsdb) -> tuple[psycopg.Connection, list[tuple], datetime]:
                          offset_s=-600.4, samples=12, updated_at=now)
     insert(conn, "device_clock", clocks.table.columns,  # type: ignore[union-attr]
            clocks.rows(b"changle-dc1", 0, Stream.encode([behind])))
+    waiting = BroadcastStatus(device="xiamen-zengcuoan-beach", site="xiamen-zengcuoan-beach",
+                              district="siming", ts=now, unacked_s=640.0, waiting=1, sent=1,
+                              acked=0)
+    status = streams[BROADCAST_STATUS]
+    insert(conn, "broadcast_status", status.table.columns,  # type: ignore[union-attr]
+           status.rows(b"xiamen-zengcuoan-beach", 0, Stream.encode([waiting])))
     conn.execute("CALL refresh_continuous_aggregate('pue_hourly', NULL, NULL)")
     assert len(windows) == 2 * 118 and sum(w[6] is not None for w in windows) > 200
     return conn, windows, now

@@ -305,9 +305,11 @@ def test_unknown_settings_and_catalog_fields_are_refused(tmp_path: Path):
 
 
 def test_each_shipped_rule_explains_itself_in_one_line():
-    platform, *lines = [explain(r) for r in load_rules(Settings(), CATALOG).rules]
-    assert platform == ("device-clock-skew: warning when offset_s outside [-120, 120] on "
-                        "fj.device_clock, per device, for 10m; notifies firing, resolved")
+    clock, silent, *lines = [explain(r) for r in load_rules(Settings(), CATALOG).rules]
+    assert clock == ("device-clock-skew: warning when offset_s outside [-120, 120] on "
+                     "fj.device_clock, per device, for 10m; notifies firing, resolved")
+    assert silent == ("broadcast-point-silent: warning when unacked_s > 600, clear past 1 on "
+                      "fj.broadcast.status, per device; notifies firing, resolved")
     assert lines[:3] == [
         "pue-above-target: warning when pue_rolling > the site's pue_target (else 1.35), "
         "clear past 1.3 on fj.derived.pue, per site, for 5m; notifies firing, resolved",
