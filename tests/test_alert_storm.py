@@ -48,10 +48,11 @@ def storm_catalog(path: Path) -> None:
 
 
 def firing_lines(mails: list[email.message.Message]) -> list[str]:
-    """The alerts the mails tell of, one line each (``state  at  summary``)."""
+    """The alerts the mails tell of, one line each (the shipped English body's
+    ``FIRING  at (Beijing time)  summary``)."""
     return [line for mail in mails
             for line in mail.get_payload(decode=True).decode().splitlines()  # type: ignore[union-attr]
-            if line.strip().startswith("firing")]
+            if line.startswith("FIRING  ")]
 
 
 def test_a_storm_of_breaches_is_grouped_and_survives_a_killed_worker(

@@ -253,7 +253,7 @@ def test_alert_fires_once_and_resolves_once_for_the_faulted_site(run: Run, alert
         "SELECT receiver, sum(jsonb_array_length(events)), max(attempts) FROM alert_notifications"
         " WHERE delivered_at IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()
     assert deliveries == [("log", 3, 1), ("mqtt", 3, 1), ("webhook", 3, 1)]  # and the clock
-    wait_for(lambda: len(alerts_on_mqtt) == 3, 10, "alerts on MQTT")
+    wait_for(lambda: len(alerts_on_mqtt) == 3, 30, "alerts on MQTT")
     on_pue = [(t, m["state"]) for t, m in alerts_on_mqtt if t.endswith("/pue-above-target")]
     assert on_pue == [("fj/alerts/warning/changle-dc1/pue-above-target", "firing"),
                       ("fj/alerts/warning/changle-dc1/pue-above-target", "resolved")]
