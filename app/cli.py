@@ -413,10 +413,12 @@ def build_parser(kinds: dict[str, SensorKind] | None = None) -> argparse.Argumen
     from app.alerts import add_parser as add_alerts
     from app.deadletters import add_parser as add_deadletters
     from app.export import add_parser as add_export
+    from app.report import add_parser as add_report
 
     add_alerts(sub)
     add_deadletters(sub)
     add_export(sub)
+    add_report(sub)
     for kind in kinds.values():
         for add_parser in kind.load("commands"):
             add_parser(sub)

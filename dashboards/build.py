@@ -10,6 +10,7 @@ import yaml
 from dashboards.alerting import alert_provisioning
 from dashboards.alerts import alerts_dashboard
 from dashboards.grafana import DATASOURCE, PROMETHEUS, Dashboard
+from dashboards.ocean_map import ocean_map_dashboard
 from dashboards.pipeline import pipeline_dashboard
 from dashboards.platform import platform_dashboard
 from fjsense.credentials import Credentials
@@ -17,11 +18,18 @@ from fjsense.registry import registry
 from fjsense.settings import Settings
 
 
+def platform_dashboards(settings: Settings) -> list[Dashboard]:
+    """The platform's own dashboards: alerts, pipeline, its metrics, the ocean's one map."""
+    kinds = registry(settings.plugins)
+    return [alerts_dashboard(), pipeline_dashboard(kinds), platform_dashboard(),
+            ocean_map_dashboard(settings, kinds)]
+
+
 def all_dashboards(settings: Settings) -> list[Dashboard]:
-    """Every kind's dashboards, then the platform's: alerts, pipeline and its own metrics."""
+    """Every kind's dashboards, then the platform's."""
     kinds = registry(settings.plugins)
     boards = [board(settings) for kind in kinds.values() for board in kind.load("dashboards")]
-    return [*boards, alerts_dashboard(), pipeline_dashboard(kinds), platform_dashboard()]
+    return [*boards, *platform_dashboards(settings)]
 
 
 def datasource(settings: Settings, local: bool = False) -> dict:

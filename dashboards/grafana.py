@@ -31,6 +31,7 @@ class Panel:
     height: int = 8
     decimals: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    links: tuple[dict[str, str], ...] = ()  # data links of every field (title, url)
 
     def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
         """The panel as Grafana's dashboard JSON model has it."""
@@ -42,6 +43,8 @@ class Panel:
                 defaults["custom"] = {"thresholdsStyle": {"mode": "line+area"}}
         if self.decimals is not None:
             defaults["decimals"] = self.decimals
+        if self.links:
+            defaults["links"] = list(self.links)
         return {
             "id": panel_id,
             "type": self.kind,

@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dashboards.build import all_dashboards
+from dashboards.build import platform_dashboards
 from dashboards.grafana import Dashboard, Panel
 from fjsense.registry import registry
 from fjsense.rules import RuleSet
@@ -69,7 +69,7 @@ def panel_links(settings: Settings, rules: RuleSet) -> dict[str, PanelLink]:
     boards_of = {kind.name: [board(settings) for board in kind.load("dashboards")]
                  for kind in kinds.values()}
     kind_of = {s.topic: kind.name for kind in kinds.values() for s in kind.streams}
-    platform = all_dashboards(settings)[-3:]  # alerts, pipeline, platform
+    platform = platform_dashboards(settings)
     links = {}
     for rule in rules.rules:
         stream = rules.streams.get(rule.source)

@@ -330,6 +330,10 @@ class SensorKind:
     # module's docstring); read through ``load``
     processors: Callable[[], Sequence[Callable[..., Any]]] | None = None  # (settings, catalog)
     dashboards: Callable[[], Sequence[Callable[..., Any]]] | None = None  # (settings) -> board
+    # (settings) -> SQL of its stations' layer of the ocean's one map (dashboards/ocean_map.py)
+    ocean_map: Callable[[], Callable[..., str]] | None = None
+    # (conn, settings, catalog, period) -> its sections of the province's report (fjsense report)
+    report: Callable[[], Sequence[Callable[..., Any]]] | None = None
     simulator: Callable[[], type] | None = None  # honouring simulators.contract.Simulator
     simulator_aliases: tuple[str, ...] = ()  # other names of ``fjsense simulate KIND``
     commands: Callable[[], Sequence[Callable[..., Any]]] | None = None  # add_parser(subparsers)
@@ -374,11 +378,11 @@ class SensorKind:
 
     def load(self, part: str) -> Any:
         """Its stage code ``part`` (``processors``, ``dashboards``, ``simulator``,
-        ``commands``, ``recordings``, ``demo_setup``), imported now: () or None when it
+        ``commands``, ``recordings``, ``demo_setup``, ``ocean_map``, ``report``), imported now: () or None when it
         declares none. An import error names the kind, not only the module."""
         getter = getattr(self, part)
         if getter is None:
-            return None if part in ("simulator", "demo_setup") else ()
+            return None if part in ("simulator", "demo_setup", "ocean_map") else ()
         try:
             return getter()
         except ImportError as exc:

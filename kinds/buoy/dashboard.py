@@ -3,7 +3,8 @@ apart, hypoxia and bloom risk, wave height against the warning levels."""
 
 from __future__ import annotations
 
-from dashboards.grafana import Dashboard, Panel, Variable
+from dashboards.grafana import Dashboard, Panel, Variable, values_cte
+from fjsense.catalog import catalog_of
 from fjsense.settings import Settings
 from kinds.buoy.kind import KIND, BuoySettings
 
@@ -82,3 +83,31 @@ def ocean_dashboard(settings: Settings) -> Dashboard:
                 ("time", "metric", "value"), decimals=0),
         ),
     )
+
+
+def buoy_map_layer(settings: Settings) -> str:
+    """The buoys on the ocean's one map: the latest hour's GB 3097 class (III yellow, IV
+    orange, worse than IV red) and the last hour's QC (a suspect value blue, a failed one
+    yellow; nothing at all blue)."""
+    stations = values_cte("stations", ("station", "name", "lat", "lon"), [
+        (s.id, s.name, s.lat, s.lon) for s in catalog_of(settings).sites_of(KIND.name)])
+    silent = "c.station IS NULL"
+    return (
+        f"WITH {stations},\n"
+        "quality AS (SELECT DISTINCT ON (station) station, quality_class, class_label\n"
+        "  FROM buoy_quality_hourly WHERE hour <= $__timeTo()\n"
+        "    AND hour > $__timeTo()::timestamptz - interval '1 day'\n"
+        "  ORDER BY station, hour DESC),\n"
+        "qc AS (SELECT station, max(qc) FILTER (WHERE qc IN (3, 4)) AS worst\n"
+        "  FROM buoy_observations WHERE ts <= $__timeTo()\n"
+        "    AND ts > $__timeTo()::timestamptz - interval '1 hour' GROUP BY station)\n"
+        "SELECT s.station, s.name, 'buoy' AS layer, s.lat, s.lon,\n"
+        "  greatest(CASE q.quality_class WHEN 3 THEN 2 WHEN 4 THEN 3 WHEN 5 THEN 4 ELSE 0 END,\n"
+        f"    CASE WHEN {silent} THEN 1 WHEN c.worst = 4 THEN 2 WHEN c.worst = 3 THEN 1\n"
+        "    ELSE 0 END) AS level,\n"
+        "  concat_ws('; ', 'class ' || q.class_label,\n"
+        f"    CASE WHEN {silent} THEN 'no reading in the last hour' WHEN c.worst = 4 THEN\n"
+        "      'a value failed QC' WHEN c.worst = 3 THEN 'a value suspect in QC' END) AS state,\n"
+        "  'fjsense-ocean' AS dashboard\n"
+        "FROM stations s LEFT JOIN quality q ON q.station = s.station\n"
+        "  LEFT JOIN qc c ON c.station = s.station")

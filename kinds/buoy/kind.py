@@ -316,6 +316,12 @@ def dashboards() -> tuple[Callable[..., Any], ...]:
     return (ocean_dashboard,)
 
 
+def ocean_map() -> Callable[..., str]:
+    from kinds.buoy.dashboard import buoy_map_layer
+
+    return buoy_map_layer
+
+
 def simulator() -> type:
     from kinds.buoy.simulator import BuoySimulator
 
@@ -339,6 +345,7 @@ KIND = SensorKind(
     migrations=(Migration("0001_tables", tables=(READINGS, OBSERVATIONS.table, QUALITY.table)),),  # type: ignore[arg-type]
     processors=processors,
     dashboards=dashboards,
+    ocean_map=ocean_map,
     simulator=simulator,
     recordings=recordings,
     recording_formats="NDBC stdmet or ocean",

@@ -135,6 +135,12 @@ def processors() -> tuple[Callable[..., Any], ...]:
     return (PueProcessor,)
 
 
+def report() -> tuple[Callable[..., Any], ...]:
+    from kinds.power.report import pue_section
+
+    return (pue_section,)
+
+
 def dashboards() -> tuple[Callable[..., Any], ...]:
     from kinds.power.dashboard import datacenter_dashboard
 
@@ -175,6 +181,7 @@ KIND = SensorKind(
     ),
     processors=processors,
     dashboards=dashboards,
+    report=report,
     simulator=simulator,
     rules=Path(__file__).with_name("rules.yaml"),
     live_view=LiveView(

@@ -112,3 +112,25 @@ def tide_dashboard(settings: Settings) -> Dashboard:
                  "phase_ci_deg", "snr"), kind="table", fmt="table", width=24),
         ),
     )
+
+
+def tide_map_layer(settings: Settings) -> str:
+    """The tide gauges on the ocean's one map: today's (Beijing) highest warning level reached
+    by a level that passed QC, and blue when the gauge sent nothing in the last hour."""
+    stations = values_cte("stations", ("station", "name", "lat", "lon"), [
+        (s.id, s.name, s.lat, s.lon) for s in catalog_of(settings).sites_of(KIND.name)])
+    colour = "(ARRAY[" + ", ".join(f"'{c}'" for c in COLOURS) + "])"
+    return (
+        f"WITH {stations},\n"
+        "today AS (SELECT station, max(warning_level) FILTER (WHERE qc = 1) AS reached,\n"
+        "  max(ts) AS newest FROM tide_observations\n"
+        "  WHERE ts >= date_trunc('day', $__timeTo()::timestamptz AT TIME ZONE 'Asia/Shanghai')\n"
+        "    AT TIME ZONE 'Asia/Shanghai' AND ts <= $__timeTo() GROUP BY station)\n"
+        "SELECT s.station, s.name, 'tide gauge' AS layer, s.lat, s.lon,\n"
+        "  greatest(coalesce(t.reached, 0), CASE WHEN t.newest IS NULL OR t.newest <\n"
+        "    $__timeTo()::timestamptz - interval '1 hour' THEN 1 ELSE 0 END) AS level,\n"
+        f"  concat_ws('; ', 'warning today: ' || {colour}[coalesce(t.reached, 0) + 1],\n"
+        "    CASE WHEN t.newest IS NULL OR t.newest < $__timeTo()::timestamptz - interval\n"
+        "      '1 hour' THEN 'no reading in the last hour' END) AS state,\n"
+        "  'fjsense-tide' AS dashboard\n"
+        "FROM stations s LEFT JOIN today t ON t.station = s.station")

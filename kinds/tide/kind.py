@@ -236,6 +236,12 @@ def dashboards() -> tuple[Callable[..., Any], ...]:
     return (tide_dashboard,)
 
 
+def ocean_map() -> Callable[..., str]:
+    from kinds.tide.dashboard import tide_map_layer
+
+    return tide_map_layer
+
+
 def simulator() -> type:
     from kinds.tide.simulator import TideSimulator
 
@@ -274,6 +280,7 @@ KIND = SensorKind(
         PREDICTIONS)),),
     processors=processors,
     dashboards=dashboards,
+    ocean_map=ocean_map,
     simulator=simulator,
     commands=commands,
     recordings=recordings,

@@ -39,7 +39,8 @@ def test_build_writes_dashboards_and_provisioning(tmp_path: Path):
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
         "dashboards/fjsense-alerts.json", "dashboards/fjsense-cells.json",
         "dashboards/fjsense-datacenter.json",
-        "dashboards/fjsense-ocean.json", "dashboards/fjsense-pipeline.json",
+        "dashboards/fjsense-ocean-map.json", "dashboards/fjsense-ocean.json",
+        "dashboards/fjsense-pipeline.json",
         "dashboards/fjsense-platform.json",
         "dashboards/fjsense-pollution.json", "dashboards/fjsense-tide.json", "provisioning/alerting/fjsense.yaml",
         "provisioning/dashboards/fjsense.yaml", "provisioning/datasources/fjsense.yaml"]
@@ -116,7 +117,8 @@ def test_publish_is_idempotent_by_uid(grafana: str):
                                ("fjsense-pollution", "success"),
                                ("fjsense-alerts", "success"),
                                ("fjsense-pipeline", "success"),
-                               ("fjsense-platform", "success")]
+                               ("fjsense-platform", "success"),
+                               ("fjsense-ocean-map", "success")]
     assert [c for c in GrafanaApi.calls if c == ("POST", "/api/folders")] == [("POST", "/api/folders")]
     assert set(GrafanaApi.dashboards) == {d.uid for d in all_dashboards(settings)}
 

@@ -358,3 +358,49 @@ def test_hourly_pue_means_the_same_hour_on_both_backends(loaded, settings: Setti
     on_timescaledb = tsdb_conn.execute(query).fetchall()
     assert len(on_postgres) == 4 and on_postgres == on_timescaledb
     assert on_postgres[0][0] == START  # the first hour starts at the first window's start
+
+
+def test_the_ocean_one_map_colours_each_station_by_its_worst_state(loaded):
+    conn, _, _ = loaded
+    board = next(d for d in all_dashboards(Settings()) if d.uid == "fjsense-ocean-map")
+    end = START + timedelta(hours=2, minutes=59)  # the buoys' last simulated hour
+    query = expand(board.panels[1].sql, START, end, "5m", {})
+
+    def rows() -> dict[str, tuple]:
+        return {r[0]: (r[2], r[5], r[6], r[7], r[8]) for r in conn.execute(query)}
+
+    mapped = rows()
+    catalog = load_catalog()
+    assert len(mapped) == (len(catalog.sites_of(BUOY.name)) + len(catalog.sites_of(TIDE.name))
+                           + len(catalog.broadcast_points))
+    # each buoy's level, judged apart: its latest class (III 2, IV 3, worse 4) against the
+    # last hour's QC (failed 2, suspect 1, nothing 1)
+    for station, in conn.execute("SELECT DISTINCT station FROM buoy_observations"):
+        klass = conn.execute(
+            f"SELECT quality_class FROM buoy_quality_hourly WHERE station = '{station}' AND "
+            f"hour <= '{end.isoformat()}' ORDER BY hour DESC LIMIT 1").fetchone()
+        worst = conn.execute(
+            f"SELECT max(qc) FROM buoy_observations WHERE station = '{station}' AND ts > "
+            f"'{(end - timedelta(hours=1)).isoformat()}' AND ts <= '{end.isoformat()}'"
+        ).fetchone()[0]
+        expected = max({3: 2, 4: 3, 5: 4}.get(klass[0] if klass else 0, 0),
+                       {4: 2, 3: 1}.get(worst, 0))
+        assert mapped[station][:2] == ("buoy", expected), station
+    assert mapped["minjiang-eco1"] == ("buoy", 2, "yellow", "class III", "")
+    assert mapped["luoyuan-eco1"] == ("buoy", 2, "yellow", "class I; a value failed QC", "")
+    assert mapped["pingtan-b1"] == ("buoy", 1, "blue", "no reading in the last hour", "")
+    assert mapped["xiamen-zengcuoan-beach"] == (
+        "broadcast point", 3, "orange", "waiting 640 s for an acknowledgement", "")
+    assert mapped["xiamen-gaoqi-port"] == ("broadcast point", 0, "green", "no report", "")
+    # a firing red tide warning makes its gauge red; its resolution, the gauge's own state
+    red = AlertEvent(rule="tide-high-water-red", group_key="minjiang-tide", group_by="site",
+                     state="firing", at=START + timedelta(hours=1), value=None, threshold=None,
+                     severity="red", labels={}, summary="Red tide warning", inhibited=None,
+                     notify=True, site="minjiang-tide", region="fuzhou")
+    alerts = stored_streams(Settings())["fj.alerts"]
+    insert(conn, "alert_events", alerts.table.columns,  # type: ignore[union-attr]
+           alerts.rows(b"minjiang-tide", 0, Stream.encode([red])))
+    assert rows()["minjiang-tide"][1:3] == (4, "red")
+    assert rows()["minjiang-tide"][4] == "tide-high-water-red"
+    conn.execute("DELETE FROM alert_events WHERE rule = 'tide-high-water-red'")
+    assert rows()["minjiang-tide"][1:3] != (4, "red")

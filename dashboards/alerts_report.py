@@ -1,0 +1,49 @@
+"""The alerts' section of the province's report: transitions by severity and rule, how fast
+people acknowledged, and the notifications that failed."""
+
+from __future__ import annotations
+
+import psycopg
+
+from dashboards.charts import bar_chart
+from dashboards.report import Period, Section
+
+BY_SEVERITY = (
+    "SELECT severity, count(*) FROM alert_events WHERE state = 'firing'\n"
+    "  AND at >= %(start)s AND at < %(end)s GROUP BY 1 ORDER BY 2 DESC, 1")
+BY_RULE = (
+    "SELECT rule, count(*) FROM alert_events WHERE state = 'firing'\n"
+    "  AND at >= %(start)s AND at < %(end)s GROUP BY 1 ORDER BY 2 DESC, 1")
+ACKNOWLEDGED = (
+    "SELECT count(*), avg(extract(epoch FROM a.acked_at - e.stored_at)) / 60\n"
+    "FROM alert_acks a JOIN alert_events e ON e.rule = a.rule AND e.group_key = a.group_key\n"
+    "  AND e.at = a.fired_at AND e.state = 'firing'\n"
+    "WHERE e.at >= %(start)s AND e.at < %(end)s")
+FAILED = (
+    "SELECT count(*) FILTER (WHERE delivered_at IS NOT NULL),\n"
+    "  count(*) FILTER (WHERE delivered_at IS NULL AND last_error IS NOT NULL)\n"
+    "FROM alert_notifications WHERE created_at >= %(start)s AND created_at < %(end)s")
+
+
+def alerts_section(conn: psycopg.Connection, period: Period) -> Section:
+    """What fired in ``period``, how fast it was acknowledged, what was not delivered."""
+    span = {"start": period.start, "end": period.end}
+    severities: dict[str, int] = dict(conn.execute(BY_SEVERITY, span).fetchall())
+    rules: dict[str, int] = dict(conn.execute(BY_RULE, span).fetchall())
+    row = conn.execute(ACKNOWLEDGED, span).fetchone()
+    acked, minutes = (row[0], row[1]) if row else (0, None)
+    counts = conn.execute(FAILED, span).fetchone() or (0, 0)
+    delivered, failed = counts
+    met = failed == 0
+    return Section(
+        key="alerts", title_zh="告警", title_en="Alerts",
+        verdict_zh=f"本期告警{sum(severities.values())}次，{failed}条通知未送达",
+        verdict_en=f"{sum(severities.values())} alerts fired; {failed} notifications not "
+                   "delivered",
+        met=met, quality=f"{delivered} notifications delivered",
+        figures={"firing": sum(severities.values()), "by_severity": severities,
+                 "by_rule": rules, "acknowledged": acked,
+                 "minutes_to_acknowledge": None if minutes is None else float(minutes),
+                 "notifications_delivered": delivered, "notifications_failed": failed},
+        chart=bar_chart([(rule, float(n)) for rule, n in list(rules.items())[:12]], decimals=0),
+        rows=[{"severity": k, "firing": v} for k, v in severities.items()])
