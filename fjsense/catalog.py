@@ -194,7 +194,7 @@ def _check(catalog: Catalog, where: dict[str, tuple[YamlDoc, int]]) -> None:
         if point.district not in districts:
             raise doc.error(["broadcast_points", n, "district"],
                             f"no district {point.district!r} in the catalog's regions")
-        seen[point.id] = f"broadcast point {point.id}"
+        seen[point.id] = f"broadcast point {point.id!r}"
     for site in catalog.sites:
         doc, n = where[site.id]
         region = regions.get(site.region)
@@ -206,8 +206,9 @@ def _check(catalog: Catalog, where: dict[str, tuple[YamlDoc, int]]) -> None:
         for m, device in enumerate(site.devices):
             if device.id in seen:
                 raise doc.error(["sites", n, "devices", m, "id"],
-                                f"device {device.id!r} is listed already (site {seen[device.id]!r})")
-            seen[device.id] = site.id
+                                f"device {device.id!r} is listed already ({seen[device.id]}): "
+                                "ids are MQTT logins")
+            seen[device.id] = f"site {site.id!r}"
 
 
 def load_catalog(file: Path | None = None, plugins: tuple[str, ...] = ()) -> Catalog:

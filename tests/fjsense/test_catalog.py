@@ -56,7 +56,9 @@ def test_an_operators_file_adds_sites_and_replaces_by_id(tmp_path: Path):
     (("kind: power", "kind: windmill"), ":4: sites[0].kind: unknown sensor kind 'windmill'"),
     (("region: fuzhou", "region: taipei"), ":5: sites[0].region: unknown region 'taipei'"),
     (("district: fuqing", "district: siming"), ":6: sites[0].district: region 'fuzhou' has no district 'siming'"),
-    (("fuqing-dc1-m02", "anxi-dc1-m01"), ":12: sites[0].devices[1].id: device 'anxi-dc1-m01' is listed already"),
+    (("fuqing-dc1-m02", "anxi-dc1-m01"), ":12: sites[0].devices[1].id: device 'anxi-dc1-m01' is listed already (site 'anxi-dc1'): ids are MQTT logins"),
+    # a broadcast point's id is its MQTT login too: a device may not take it
+    (("fuqing-dc1-m02", "xiamen-gaoqi-port"), ":12: sites[0].devices[1].id: device 'xiamen-gaoqi-port' is listed already (broadcast point 'xiamen-gaoqi-port'): ids are MQTT logins"),
     (("lat: 25.72", "lat: [25"), ":7: not valid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 7, column 10; parsing failed at line 8)"),
 ])
 def test_errors_name_the_file_and_line(tmp_path: Path, edit: tuple[str, str], message: str):
