@@ -57,6 +57,8 @@ class ThermometerSettings(BaseModel):
 
     window_seconds: int = Field(300, ge=60, description="Mean over 5 minutes")
     suspect_above_c: float = Field(40.0, description="QC: warmer is suspect (flag 3)")
+    silent_after_seconds: float = Field(
+        600.0, gt=0, description="A thermometer this far behind the newest holds no window open")
 
 
 READINGS = raw_table("thermometer_readings", TempReading)

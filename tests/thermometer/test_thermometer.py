@@ -150,5 +150,6 @@ def test_the_cli_knows_the_kind_through_the_registry(thermo: Settings):
     assert "--hot-at" in fjsense("simulate", "thermometer", "--help").stdout
     shown = json.loads(fjsense("config", "show").stdout)
     assert shown["thermometer"] == {"window_seconds": 300, "suspect_above_c": 40.0,
+                                    "silent_after_seconds": 600.0,
                                     "earliest_ts": "2000-01-01T00:00:00Z",
                                     "close_after_silence_seconds": 3600.0}
