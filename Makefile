@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MINUTES ?= 5
+# tests run two at a time (pytest-xdist): most of them wait on servers, not on a core
+TEST_WORKERS ?= 2
 APT := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: setup system-deps bench-deps demo test lint bench dashboards clean
@@ -41,7 +43,7 @@ demo: $(VENV)/.installed system-deps
 	$(BIN)/fjsense demo --minutes $(MINUTES)
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check fjsense ingest streams sinks dashboards simulators kinds app benchmarks

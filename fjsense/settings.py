@@ -348,7 +348,9 @@ class Settings(BaseSettings):
         return self.stack.home.resolve()
 
 
-NOT_SETTINGS = frozenset({"FJSENSE_CONFIG", "FJSENSE_GRAFANA_TOKEN"})
+# not settings: the config file, a token read by one command, the range free ports are chosen
+# from (fjsense.stack.service: parallel test workers each set their own)
+NOT_SETTINGS = frozenset({"FJSENSE_CONFIG", "FJSENSE_GRAFANA_TOKEN", "FJSENSE_PORT_RANGE"})
 
 
 def component_sections(plugins: tuple[str, ...] = ()) -> dict[str, type[BaseModel]]:

@@ -7,6 +7,7 @@ fresh database, and nothing leaks between tests.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,20 @@ import pytest
 from fjsense.settings import Settings
 from fjsense.stack import LocalStack, isolated_settings
 from fjsense.stack.servers import Tansu
-from fjsense.stack.service import free_port, port_open
+from fjsense.stack.service import PORT_RANGE, PORT_RANGE_ENV, free_port, port_open
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests run two at a time (pytest-xdist, `make test`): each worker, and every server
+    and component it starts, takes ports from its own share of the range, so two workers
+    never choose the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, …
+    if worker:
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        low, high = PORT_RANGE
+        size = (high - low) // count
+        first = low + int(worker.removeprefix("gw")) * size
+        os.environ[PORT_RANGE_ENV] = f"{first}-{first + size}"
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,12 +23,40 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel may hand any outgoing
+# connection as its source port can be taken between choosing it and the server binding it
+# (seen: a sink's health endpoint refused with EADDRINUSE while tests ran two at a time).
+PORT_RANGE = (20000, 32768)
+PORT_RANGE_ENV = "FJSENSE_PORT_RANGE"  # "LOW-HIGH": parallel test workers each take their own
+_handed_out: set[int] = set()
+
+
+def port_range() -> tuple[int, int]:
+    """Where ``free_port`` chooses: ``FJSENSE_PORT_RANGE`` ("LOW-HIGH", HIGH excluded), else
+    ``PORT_RANGE``."""
+    named = os.environ.get(PORT_RANGE_ENV)
+    if not named:
+        return PORT_RANGE
+    low, _, high = named.partition("-")
+    return int(low), int(high)
+
+
 def free_port() -> int:
-    """A port free now, for servers started beside others (tests, benchmarks)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port free now and not handed out before by this process, for servers started beside
+    others (tests, benchmarks): chosen at random outside the ephemeral range."""
+    low, high = port_range()
+    for _ in range(1000):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise ServiceError(f"no free port in {low}-{high - 1} ({PORT_RANGE_ENV})")
 
 
 class Service(ABC):
