@@ -6,11 +6,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MINUTES ?= 5
+# `make report`: the Beijing calendar period holding DATE (default today) into report/
+PERIOD ?= week
+DATE ?=
 # tests run two at a time (pytest-xdist): most of them wait on servers, not on a core
 TEST_WORKERS ?= 2
 APT := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: setup system-deps bench-deps demo test lint bench dashboards clean
+.PHONY: setup system-deps bench-deps demo report test lint bench dashboards clean
 
 setup: $(VENV)/.installed system-deps tests/timescaledb/node_modules/.installed
 
@@ -33,6 +36,18 @@ system-deps:
 	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq postgresql; \
 	  else echo "error: PostgreSQL server binaries are missing: install PostgreSQL 15+ (e.g. 'sudo apt-get install postgresql')"; exit 1; fi; \
 	fi
+	@if ! command -v chromium >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing Chromium with apt-get (it prints the report's PDF; the tests look at the report in it)"; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium; \
+	  else echo "error: chromium is missing: install Chromium (e.g. 'sudo apt-get install chromium')"; exit 1; fi; \
+	fi
+	@if ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing a Chinese font with apt-get (the report is in Chinese)"; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq fonts-wqy-microhei; \
+	  else echo "error: no Chinese font: install one (e.g. 'sudo apt-get install fonts-wqy-microhei')"; exit 1; fi; \
+	fi
 
 tests/timescaledb/node_modules/.installed: tests/timescaledb/package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm is missing: install Node.js 18+ (e.g. 'sudo apt-get install nodejs npm')"; exit 1; }
@@ -41,6 +56,9 @@ tests/timescaledb/node_modules/.installed: tests/timescaledb/package-lock.json
 
 demo: $(VENV)/.installed system-deps
 	$(BIN)/fjsense demo --minutes $(MINUTES)
+
+report: $(VENV)/.installed system-deps
+	$(BIN)/fjsense report --period $(PERIOD) $(if $(DATE),--date $(DATE)) --out report
 
 test: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
@@ -67,4 +85,4 @@ dashboards: $(VENV)/.installed
 
 clean:
 	-$(BIN)/fjsense down
-	rm -rf $(VENV) build .fjsense tests/timescaledb/node_modules
+	rm -rf $(VENV) build .fjsense report tests/timescaledb/node_modules

@@ -292,7 +292,9 @@ def next_steps(console: Console, settings: Settings) -> None:
         (f"dashboards:                   written to {home / 'grafana'}; for a Grafana of your "
         "own: fjsense dashboards build --local --out DIR (provisioning for this embedded "
         "database), then point Grafana's provisioning at DIR"),
-        "refused messages:             fjsense deadletters list"]),
+        "refused messages:             fjsense deadletters list",
+        ("the province's report:        make report   (fjsense report --period week --out "
+         "report: report.html, report.json, report.pdf)")]),
         title="next steps", expand=False))
 
 

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -26,6 +28,7 @@ from fjsense.catalog import catalog_of
 from fjsense.credentials import Credentials
 from fjsense.registry import registry
 from fjsense.settings import Settings
+from fjsense.stack import LocalStack
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -72,12 +75,29 @@ def print_pdf(chromium: str, html: Path, pdf: Path) -> None:
                        check=True, capture_output=True, timeout=120)
 
 
+@contextmanager
+def database_up(settings: Settings) -> Iterator[None]:
+    """The embedded PostgreSQL, started for the report when it is not running (after `make
+    demo`, which stops it) and stopped again after; an external or running one is left be."""
+    postgres = LocalStack(settings).postgres
+    if settings.database.external or postgres.pid() is not None:
+        yield
+        return
+    print("starting the embedded PostgreSQL for the report…", file=sys.stderr)
+    postgres.start()
+    try:
+        yield
+    finally:
+        postgres.stop()
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> None:
     """Write the report's files and say where they went (on stderr: stdout stays empty)."""
     today = datetime.now(BEIJING).date()
     period = Period.of(args.period, args.date or today)
     generated = datetime.now(UTC)
-    found = sections(settings, period)
+    with database_up(settings):
+        found = sections(settings, period)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(
         json.dumps(as_json(period, found, generated), ensure_ascii=False, indent=2, default=str)

@@ -1,7 +1,10 @@
 """The alerts' section of the province's report: transitions by severity and rule, how fast
-people acknowledged, and the notifications that failed."""
+people acknowledged, and the notifications that failed; and the episodes kinds count."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
 
 import psycopg
 
@@ -47,3 +50,23 @@ def alerts_section(conn: psycopg.Connection, period: Period) -> Section:
                  "notifications_delivered": delivered, "notifications_failed": failed},
         chart=bar_chart([(rule, float(n)) for rule, n in list(rules.items())[:12]], decimals=0),
         rows=[{"severity": k, "firing": v} for k, v in severities.items()])
+
+
+FIRINGS = (
+    "SELECT rule, group_key, count(*) FROM alert_events WHERE state = 'firing'\n"
+    "  AND at >= %(start)s AND at < %(end)s\n"
+    "  AND (rule = ANY(%(rules)s) OR labels @> %(labels)s::jsonb)\n"
+    "GROUP BY 1, 2 ORDER BY 1, 2")
+
+
+def firings(conn: psycopg.Connection, period: Period, rules: Sequence[str] = (),
+            labels: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+    """Per rule, per group (a station, a point), how many times it fired in ``period``: the
+    episodes a kind's section counts (hypoxia, a bloom, a tamper sign), named by rule or by a
+    label all such rules carry, so an operator's own rule with that label counts too."""
+    found: dict[str, dict[str, int]] = {}
+    params = {"start": period.start, "end": period.end, "rules": list(rules),
+              "labels": None if labels is None else json.dumps(labels)}
+    for rule, group, count in conn.execute(FIRINGS, params):
+        found.setdefault(rule, {})[group] = count
+    return found

@@ -11,9 +11,10 @@ WIDTH, BAR_HEIGHT, LABEL_WIDTH, GAP = 640, 22, 200, 6
 
 def bar_chart(bars: Sequence[tuple[str, float | None]], unit: str = "",
               target: float | None = None, target_label: str = "",
-              low: float = 0.0, decimals: int = 3) -> str:
+              low: float = 0.0, decimals: int = 3, bad_below: bool = False) -> str:
     """Horizontal bars from ``low`` (a bar of None: "no data"), with a dashed target line;
-    a bar beyond the target is drawn in red. ``role="img"`` with a title, for readers."""
+    a bar on the target's wrong side (above it, or below it where ``bad_below``: a coverage
+    rate) is drawn in red. ``role="img"``, for readers."""
     values = [v for _, v in bars if v is not None]
     high = max([*values, target or low, low + 1e-9]) * 1.05
     scale = (WIDTH - LABEL_WIDTH - 60) / (high - low)
@@ -28,7 +29,7 @@ def bar_chart(bars: Sequence[tuple[str, float | None]], unit: str = "",
         if value is None:
             parts.append(f'<text x="{LABEL_WIDTH + 4}" y="{y + 15}" fill="#888">no data</text>')
             continue
-        over = target is not None and value > target
+        over = target is not None and (value < target if bad_below else value > target)
         length = max((value - low) * scale, 1.0)
         parts.append(f'<rect x="{LABEL_WIDTH}" y="{y}" width="{length:.1f}" '
                      f'height="{BAR_HEIGHT}" fill="{"#d9534f" if over else "#3c8dbc"}"/>')

@@ -328,6 +328,12 @@ def simulator() -> type:
     return BuoySimulator
 
 
+def report() -> tuple[Callable[..., Any], ...]:
+    from kinds.buoy.report import buoys_section
+
+    return (buoys_section,)
+
+
 def recordings() -> tuple[Callable[..., Any], ...]:
     from kinds.buoy.ndbc_files import read_ndbc
 
@@ -348,6 +354,7 @@ KIND = SensorKind(
     ocean_map=ocean_map,
     simulator=simulator,
     recordings=recordings,
+    report=report,
     recording_formats="NDBC stdmet or ocean",
     rules=Path(__file__).with_name("rules.yaml"),
     live_view=LiveView(

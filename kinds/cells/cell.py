@@ -8,7 +8,7 @@ id and MQTT login, for its KPIs here and its measurement reports (kind ``mr``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,6 +49,9 @@ class CellSite(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     height_m: float = Field(30.0, gt=0, description="Antenna height above ground")
+    commissioned: date | None = Field(
+        None, description="When the site went into service: the report counts a year's new "
+        "sites against cell.new_sites_per_year")
 
 
 Measured = Annotated[float, Field(allow_inf_nan=False)] | None
@@ -101,6 +104,9 @@ class CellSettings(BaseModel):
         "above it; gigabit-city programmes count cells averaging 200 Mbps)")
     cluster_sites: int = Field(3, ge=2, description="Sites down at once in one district: a "
                                "cluster outage")
+    new_sites_per_year: int = Field(
+        10000, ge=0, description="5G base stations to commission a year (Fujian's plan for "
+        "digital empowerment 2024-2026: at least 10,000 a year)")
 
 
 class CellKpi(Record):
@@ -206,6 +212,12 @@ def simulator() -> type:
     return CellsSimulator
 
 
+def report() -> tuple[Callable[..., Any], ...]:
+    from kinds.cells.report import cells_section
+
+    return (cells_section,)
+
+
 KIND = SensorKind(
     name="cell",
     reading=CellReading,
@@ -221,6 +233,7 @@ KIND = SensorKind(
     processors=processors,
     dashboards=dashboards,
     simulator=simulator,
+    report=report,
     rules=Path(__file__).with_name("rules.yaml"),
     simulator_aliases=("cells",),
     live_view=LiveView(

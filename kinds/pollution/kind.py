@@ -141,6 +141,10 @@ class PollutionSettings(BaseModel):
         "values normal (HJ 75-2017: at least 45 minutes of valid data in the hour)")
     allowed_lateness_seconds: float = Field(
         300, ge=0, description="An hour is final this long after its end (event time)")
+    capture_target: float = Field(
+        0.9, gt=0, le=1, description="Share of a period's hours that must be valid (the report's "
+        "data capture: valid hours / expected hours; 90%, the effective-data rate China's rules "
+        "for operating automatic monitoring of pollution sources ask)")
     stuck_seconds: float = Field(
         7200, gt=0, description="A value unchanged this long is a tamper sign (a stuck or "
         "replaced analyzer; environment departments look at 2 h of constant data)")
@@ -283,6 +287,12 @@ def simulator() -> type:
     return PollutionSimulator
 
 
+def report() -> tuple[Callable[..., Any], ...]:
+    from kinds.pollution.report import pollution_section
+
+    return (pollution_section,)
+
+
 KIND = SensorKind(
     name="pollution",
     reading=PollutionReading,
@@ -296,6 +306,7 @@ KIND = SensorKind(
     processors=processors,
     dashboards=dashboards,
     simulator=simulator,
+    report=report,
     rules=Path(__file__).with_name("rules.yaml"),
     components=(Component(
         GATEWAY, "run the HJ 212-2017 TCP gateway of pollution monitors (into MQTT) in the "

@@ -261,6 +261,12 @@ def recordings() -> tuple[Callable[..., Any], ...]:
     return (read_coops_json, read_uhslc, read_uhslc_fast, read_coops)
 
 
+def report() -> tuple[Callable[..., Any], ...]:
+    from kinds.tide.report import tides_section
+
+    return (tides_section,)
+
+
 def demo_setup() -> Callable[..., str]:
     from kinds.tide.commands import fit_demo_history
 
@@ -287,6 +293,7 @@ KIND = SensorKind(
     recording_formats="UHSLC hourly sea level (days since 1700, or the fast-delivery CSV "
     "year,month,day,hour,mm), NOAA CO-OPS water levels (CSV or the JSON API's)",
     demo_setup=demo_setup,
+    report=report,
     rules=Path(__file__).with_name("rules.yaml"),
     live_view=LiveView(
         "water level, astronomical tide and surge per tide station (latest reading)",
