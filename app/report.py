@@ -41,7 +41,7 @@ def sections(settings: Settings, period: Period) -> list[Section]:
     with psycopg.connect(Credentials(settings).dsn("reader")) as conn:
         found = [make(conn, settings, catalog, period)
                  for kind in registry(settings.plugins).values() for make in kind.load("report")]
-        found.append(alerts_section(conn, period))
+        found.append(alerts_section(conn, settings, catalog, period))
     return found
 
 

@@ -4,12 +4,17 @@ people acknowledged, and the notifications that failed; and the episodes kinds c
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 
 import psycopg
 
 from dashboards.charts import bar_chart
 from dashboards.report import Period, Section
+from fjsense.catalog import Catalog
+from fjsense.registry import registry
+from fjsense.rules import load_rules
+from fjsense.settings import Settings
 
 BY_SEVERITY = (
     "SELECT severity, count(*) FROM alert_events WHERE state = 'firing'\n"
@@ -28,11 +33,26 @@ FAILED = (
     "FROM alert_notifications WHERE created_at >= %(start)s AND created_at < %(end)s")
 
 
-def alerts_section(conn: psycopg.Connection, period: Period) -> Section:
+def kind_of_rules(settings: Settings, catalog: Catalog) -> dict[str, str]:
+    """Each rule's sensor kind: the kind whose stream it judges (``platform`` for the rest: a
+    silent broadcast point, a device's clock, a roll-up of alerts)."""
+    topics = {stream.topic: kind.name for kind in registry(settings.plugins).values()
+              for stream in kind.derived}
+    topics.update({kind.raw_topic: kind.name for kind in registry(settings.plugins).values()})
+    return {rule.name: topics.get(rule.source, "platform")
+            for rule in load_rules(settings, catalog).rules}
+
+
+def alerts_section(conn: psycopg.Connection, settings: Settings, catalog: Catalog,
+                   period: Period) -> Section:
     """What fired in ``period``, how fast it was acknowledged, what was not delivered."""
     span = {"start": period.start, "end": period.end}
     severities: dict[str, int] = dict(conn.execute(BY_SEVERITY, span).fetchall())
     rules: dict[str, int] = dict(conn.execute(BY_RULE, span).fetchall())
+    kinds = kind_of_rules(settings, catalog)
+    by_kind: Counter[str] = Counter()
+    for rule, count in rules.items():  # a rule no longer in the files: "unknown"
+        by_kind[kinds.get(rule, "unknown")] += count
     row = conn.execute(ACKNOWLEDGED, span).fetchone()
     acked, minutes = (row[0], row[1]) if row else (0, None)
     counts = conn.execute(FAILED, span).fetchone() or (0, 0)
@@ -45,7 +65,8 @@ def alerts_section(conn: psycopg.Connection, period: Period) -> Section:
                    "delivered",
         met=met, quality=f"{delivered} notifications delivered",
         figures={"firing": sum(severities.values()), "by_severity": severities,
-                 "by_rule": rules, "acknowledged": acked,
+                 "by_rule": rules, "by_kind": dict(sorted(by_kind.items())),
+                 "acknowledged": acked,
                  "minutes_to_acknowledge": None if minutes is None else float(minutes),
                  "notifications_delivered": delivered, "notifications_failed": failed},
         chart=bar_chart([(rule, float(n)) for rule, n in list(rules.items())[:12]], decimals=0),

@@ -99,6 +99,7 @@ def test_the_report_json_equals_sums_made_apart(settings: Settings, tmp_path: Pa
         assert report["pue"]["sites"][site]["hours_without_valid_pue"] == 24
     assert report["alerts"]["by_rule"] == {"pue-above-target": 1}
     assert report["alerts"]["by_severity"] == {"warning": 1}
+    assert report["alerts"]["by_kind"] == {"power": 1}
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 6 and "数据中心能效（PUE）" in page and "Datacenters: PUE" in page
     assert f"全省PUE为{report['pue']['province']:.3f}" in page

@@ -70,7 +70,7 @@ def alert_rows() -> list[tuple]:
         ("pollution-tamper-stuck", "350111YLWS000000000001", "firing", at, TAMPER),
         ("pollution-tamper-zero-flow", "350111YLWS000000000001", "firing", at, TAMPER),
         ("my-own-tamper-check", "350111YLWS000000000001", "firing", at, TAMPER),  # operator's
-        ("pollution-offline", "350111YLWS000000000001", "firing", at, {"team": "environment"}),
+        ("pollution-silent", "350111YLWS000000000001", "firing", at, {"team": "environment"}),
         ("pollution-tamper-stuck", "350111YLWS000000000001", "firing", AFTER, TAMPER),
     ]
 
@@ -309,6 +309,13 @@ def test_pollution_capture_exceedances_tamper_and_maintenance(written):
     assert (other["capture"], other["capture_met"], other["tamper_signs"]) == ({}, False, {})
     assert report["pollution"]["capture_target"] == 0.9
     assert report["pollution"]["met"] is False
+
+
+
+def test_alerts_by_kind_of_their_rules(written):
+    report, _, _ = written
+    assert report["alerts"]["by_kind"] == {"buoy": 3, "pollution": 3, "unknown": 1}
+    assert report["alerts"]["firing"] == 7
 
 
 def test_the_page_is_drawn_in_chromium_and_printed_whole(written, tmp_path: Path):
