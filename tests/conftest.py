@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -37,6 +38,40 @@ def pytest_configure(config: pytest.Config) -> None:
         size = (high - low) // count
         first = low + int(worker.removeprefix("gw")) * size
         os.environ[PORT_RANGE_ENV] = f"{first}-{first + size}"
+
+
+def components_running() -> dict[int, str]:
+    """This process's children that run a fjsense component (``python -m app.cli …``), by pid,
+    with their command lines; one that exited (a zombie) has none and is not counted."""
+    me, found = os.getpid(), {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if parent == me and "app.cli" in command:
+            found[int(stat.parent.name)] = command
+    return found
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_component_outlives_its_module() -> Iterator[None]:
+    """A component left running by a module (its fixture failed between starting it and its
+    ``try``) is stopped and named: one such sink once ran on for 40 minutes beside the tests
+    that followed, holding its port and a core."""
+    yield
+    left = components_running()
+    if not left:
+        return
+    for pid in left:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while components_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in components_running():
+        os.kill(pid, signal.SIGKILL)
+    pytest.fail(f"components left running after the module: {sorted(left.values())}")
 
 
 @pytest.fixture(scope="session")

@@ -52,15 +52,15 @@ def stored(thermo: Settings, tmp_path_factory: pytest.TempPathFactory
     assert "thermometer/0001_tables" in applied
     LocalStack(thermo).refresh_mqtt_auth()  # the broker learns the lab's thermometers
     parts = Components(thermo, tmp_path_factory.mktemp("thermo-logs"))
-    for name in ("bridge", "worker", "sink"):
-        parts.start(name)
-    parts.wait_ready("bridge")
     args = argparse.Namespace(interval=None, hot_at=17)
     messages = list(arrays(ThermometerSimulator().messages(
         thermo, catalog_of(thermo), args, END, SPAN), 1, 7, seed=3))
     publisher = DevicePublisher(thermo)
     conn = psycopg.connect(Credentials(thermo).dsn("admin"), autocommit=True)
-    try:
+    try:  # from the first start: a component that fails to come up must not outlive the test
+        for name in ("bridge", "worker", "sink"):
+            parts.start(name)
+        parts.wait_ready("bridge")
         stats = publisher.run(messages)
         done = ("SELECT (SELECT count(*) FROM thermometer_readings), "
                 "(SELECT count(*) FROM thermometer_observations), "
