@@ -72,13 +72,16 @@ def pue_section(conn: psycopg.Connection, settings: Settings, catalog: Catalog,
     chart = bar_chart([(s["name"][:28], s["pue"]) for s in sites.values()]
                       + [("province (全省)", province)], target=pue.target,
                       target_label=f"target {pue.target}", low=1.0)
+    trend = bar_chart([(f"{day:%m-%d} 全省 province", daily.get(day.isoformat()))
+                       for day in period.days], target=pue.target,
+                      target_label=f"daily trend · target {pue.target}", low=1.0)
     return Section(
         key="pue", title_zh="数据中心能效（PUE）", title_en="Datacenters: PUE",
         verdict_zh=verdict_zh, verdict_en=verdict, met=met,
         quality=f"{without} of {len(sites) * period.hours} datacenter-hours without a valid "
                 "PUE",
         figures={"target": pue.target, "province": province, "sites": sites, "daily": daily},
-        chart=chart,
+        chart=chart + trend,
         rows=[{"datacenter": s["name"], "PUE": "—" if s["pue"] is None else f"{s['pue']:.3f}",
                "target": s["target"], "valid minutes": s["valid_minutes"],
                "hours without valid PUE": s["hours_without_valid_pue"],

@@ -92,6 +92,8 @@ def test_the_report_json_equals_sums_made_apart(settings: Settings, tmp_path: Pa
     assert report["pue"]["province"] == pytest.approx(
         sum(r[3] for r in inside) / sum(r[4] for r in inside), rel=1e-12)
     assert report["pue"]["target"] == 1.35
+    assert list(report["pue"]["daily"]) == ["2026-12-05"]  # the day's trend: one point
+    assert report["pue"]["daily"]["2026-12-05"] == pytest.approx(report["pue"]["province"])
     # a datacenter of the catalog with no windows: no PUE, every hour without
     others = {s.id for s in load_catalog().sites_of("power")} - {"changle-dc1", "anxi-dc1"}
     for site in others:
@@ -101,5 +103,5 @@ def test_the_report_json_equals_sums_made_apart(settings: Settings, tmp_path: Pa
     assert report["alerts"]["by_severity"] == {"warning": 1}
     assert report["alerts"]["by_kind"] == {"power": 1}
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 6 and "数据中心能效（PUE）" in page and "Datacenters: PUE" in page
+    assert page.count("<svg") == 7 and "数据中心能效（PUE）" in page and "Datacenters: PUE" in page
     assert f"全省PUE为{report['pue']['province']:.3f}" in page
