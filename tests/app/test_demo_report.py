@@ -39,8 +39,10 @@ def demo() -> Iterator[tuple[Settings, dict[str, Any], Period]]:
         ran = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--minutes", "1"],
                              env=env, capture_output=True, text=True, timeout=400, check=False)
         assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
-        started = datetime.now(BEIJING) - timedelta(minutes=1)  # its data ends when it began
-        period = Period.of("week", started.date())
+        # its hour of data ended when it began, a minute or more ago: the week holding the
+        # hour's middle holds at least half of it, whenever the test runs (a Monday 00:10 too)
+        middle = datetime.now(BEIJING) - timedelta(minutes=31)
+        period = Period.of("week", middle.date())
         out = home / "report"
         made = subprocess.run([sys.executable, "-m", "app.cli", "report", "--period", "week",
                                "--date", period.first.isoformat(), "--out", str(out)],
@@ -64,7 +66,7 @@ def test_pue_equals_the_windows_summed(demo):
     settings, report, period = demo
     windows = rows(settings, "SELECT site, facility_kwh, it_kwh FROM pue_windows WHERE pue IS "
                    "NOT NULL AND window_start >= %(start)s AND window_start < %(end)s", period)
-    assert len(windows) > 30  # the demo's hour made them
+    assert len(windows) > 20  # at least half of the demo's hour, its sites' 1-minute windows
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for site, facility, it in windows:
         sums[site][0] += facility
@@ -127,11 +129,13 @@ def test_cells_and_pollution_equal_the_rows_summed(demo):
         assert report["cells"]["districts"][area]["coverage_rate"] == pytest.approx(good / n)
     hourly = rows(settings, "SELECT mn, pollutant, valid FROM pollution_hourly WHERE hour >= "
                   "%(start)s AND hour < %(end)s", period)
-    assert hourly
-    valid: Counter[tuple[str, str]] = Counter((mn, p) for mn, p, ok in hourly if ok)
-    for mn, pollutant in {(mn, p) for mn, p, _ in hourly}:
-        assert report["pollution"]["points"][mn]["capture"][pollutant] == pytest.approx(
-            valid[(mn, pollutant)] / period.hours)
+    # an hour is stored once final (5 minutes past its end): a demo that began at :00-:05
+    # has none yet, and then every point's capture is empty, as the rows say
+    capture: dict[str, dict[str, float]] = defaultdict(dict)
+    for mn, pollutant, ok in hourly:
+        capture[mn][pollutant] = capture[mn].get(pollutant, 0.0) + ok / period.hours
+    for mn, figures in report["pollution"]["points"].items():
+        assert figures["capture"] == pytest.approx(capture.get(mn, {}))
     fired = rows(settings, "SELECT rule, count(*) FROM alert_events WHERE state = 'firing' AND "
                  "at >= %(start)s AND at < %(end)s GROUP BY 1", period)
     assert report["alerts"]["by_rule"] == dict(fired)
