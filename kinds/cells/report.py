@@ -20,16 +20,16 @@ from kinds.cells.mr import MrSettings
 
 WORST = 5  # cells listed by lowest availability
 
-CELLS = (  # a refused KPI is null: availability is over the periods whose seconds are known
-    "SELECT device, site, district, count(*) AS periods,\n"
-    "  sum(available_s) / nullif(sum(period_s) FILTER (WHERE available_s IS NOT NULL), 0),\n"
-    "  count(*) FILTER (WHERE outage) AS outages,\n"
-    "  count(DISTINCT date_trunc('hour', ts)) AS hours\n"
-    "FROM cell_kpis WHERE ts >= %(start)s AND ts < %(end)s GROUP BY 1, 2, 3")
+# the days of cell_daily, the operators' daily view, summed: the period is whole Beijing days,
+# and availability stays over the periods whose in-service seconds are known (a refused KPI
+# is not counted as down)
+CELLS = (
+    "SELECT device, site, district, sum(reports)::bigint,\n"
+    "  sum(available_s) / nullif(sum(known_period_s), 0), sum(outage_periods)::bigint\n"
+    "FROM cell_daily WHERE day >= %(first)s AND day <= %(last)s GROUP BY 1, 2, 3")
 DISTRICTS = (
-    "SELECT district, sum(available_s) / nullif(sum(period_s)\n"
-    "  FILTER (WHERE available_s IS NOT NULL), 0)\n"
-    "FROM cell_kpis WHERE ts >= %(start)s AND ts < %(end)s GROUP BY 1")
+    "SELECT district, sum(available_s) / nullif(sum(known_period_s), 0)\n"
+    "FROM cell_daily WHERE day >= %(first)s AND day <= %(last)s GROUP BY 1")
 COVERAGE = (
     "SELECT area, sum(samples)::bigint, sum(good_samples)::bigint,\n"
     "  sum(rsrp_good_samples)::bigint\n"
@@ -60,21 +60,24 @@ def cells_section(conn: psycopg.Connection, settings: Settings, catalog: Catalog
     cell: CellSettings = KIND.section(settings)
     mr: MrSettings = MR.section(settings)
     span = {"start": period.start, "end": period.end}
+    days = {"first": period.first, "last": period.last}
+    expected = round(period.hours * 3600 / cell.report_interval_seconds)
     known = {d.id: (site.id, site.district) for site in catalog.sites_of(KIND.name)
              for d in site.devices if d.kind == KIND.name}
-    rows = {device: (site, district, periods, availability, outages, hours)
-            for device, site, district, periods, availability, outages, hours
-            in conn.execute(CELLS, span)}
+    rows = {device: (site, district, periods, availability, outages)
+            for device, site, district, periods, availability, outages
+            in conn.execute(CELLS, days)}
     cells: dict[str, Any] = {}
     for device in sorted(set(known) | set(rows)):
-        site, district, periods, availability, outages, hours = rows.get(
-            device, (*known[device], 0, None, 0, 0))
+        site, district, periods, availability, outages = rows.get(
+            device, (*known[device], 0, None, 0))
         cells[device] = {
             "site": site, "district": district, "periods": periods,
+            "periods_expected": expected,
             "availability": None if availability is None else float(availability),
             "met": None if availability is None else availability >= cell.availability_target,
-            "outage_periods": outages, "hours_without_report": period.hours - hours}
-    availability = {d: None if a is None else float(a) for d, a in conn.execute(DISTRICTS, span)}
+            "outage_periods": outages}
+    availability = {d: None if a is None else float(a) for d, a in conn.execute(DISTRICTS, days)}
     coverage = {area: (samples, good, rsrp) for area, samples, good, rsrp
                 in conn.execute(COVERAGE, span)}
     districts: dict[str, Any] = {}
@@ -105,11 +108,12 @@ def cells_section(conn: psycopg.Connection, settings: Settings, catalog: Catalog
     verdict_zh = ("本期没有5G数据" if met is None else
                   f"{len(judged)}个区县中{len(judged) - len(short)}个覆盖率达标；"
                   f"{len(reported)}个小区中{down}个可用率低于{cell.availability_target:.1%}")
-    silent = sum(c["hours_without_report"] for c in cells.values())
+    reports = sum(c["periods"] for c in cells.values())
     return Section(
         key="cells", title_zh="5G基站", title_en="5G: availability, coverage, new sites",
         verdict_zh=verdict_zh, verdict_en=verdict_en, met=met,
-        quality=f"{silent} of {len(cells) * period.hours} cell-hours without a KPI report; "
+        quality=f"{reports} of {len(cells) * expected} expected KPI periods reported "
+                f"(one per cell every {cell.report_interval_seconds:g} s); "
                 f"{sum(d['samples'] for d in districts.values())} measurement-report samples",
         figures={"availability_target": cell.availability_target,
                  "coverage_target": mr.coverage_target, "cells": cells,

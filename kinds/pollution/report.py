@@ -16,19 +16,21 @@ from fjsense.catalog import Catalog
 from fjsense.settings import Settings
 from kinds.pollution.kind import KIND, PollutionSettings
 
+# the days of pollution_daily, the departments' compliance view, summed: the period is whole
+# Beijing days
 HOURS = (
-    "SELECT mn, pollutant, count(*) FILTER (WHERE valid), count(*) FILTER (WHERE exceeded),\n"
-    "  count(*) FILTER (WHERE qc <> 1)\n"
-    "FROM pollution_hourly WHERE hour >= %(start)s AND hour < %(end)s GROUP BY 1, 2")
+    "SELECT mn, pollutant, sum(valid_hours)::bigint, sum(exceedance_hours)::bigint,\n"
+    "  sum(maintenance_hours)::bigint\n"
+    "FROM pollution_daily WHERE day >= %(first)s AND day <= %(last)s GROUP BY 1, 2")
 
 
 def pollution_section(conn: psycopg.Connection, settings: Settings, catalog: Catalog,
                       period: Period) -> Section:
     """Capture, exceedances, tamper signs and maintenance per point over ``period``."""
     config: PollutionSettings = KIND.section(settings)
-    span = {"start": period.start, "end": period.end}
+    days = {"first": period.first, "last": period.last}
     hours: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for mn, pollutant, valid, exceeded, maintenance in conn.execute(HOURS, span):
+    for mn, pollutant, valid, exceeded, maintenance in conn.execute(HOURS, days):
         hours.setdefault(mn, {})[pollutant] = (valid, exceeded, maintenance)
     signs = firings(conn, period, labels={"sign": "tamper"})
     points: dict[str, Any] = {}

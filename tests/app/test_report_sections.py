@@ -268,6 +268,7 @@ def test_cells_availability_coverage_worst_cells_and_new_sites(written):
         assert cells["cells"][device]["availability"] == pytest.approx(expected, rel=1e-12)
         assert cells["cells"][device]["outage_periods"] == sum(1 for r in kpis
                                                                 if r[0] == device and r[6])
+        assert cells["cells"][device]["periods"] == sum(1 for r in kpis if r[0] == device) == 8
         assert cells["cells"][device]["met"] is False  # all below 99.9 %
     gulou = [r for r in kpis if r[2] == "gulou" and r[5] is not None]
     assert cells["districts"]["gulou"]["availability"] == pytest.approx(
@@ -282,8 +283,8 @@ def test_cells_availability_coverage_worst_cells_and_new_sites(written):
     assert "8841a9b6c9fffff" not in cells["districts"]
     assert cells["worst_cells"][0] == "fz-gulou-001-c2"
     assert cells["cells"]["fz-gulou-002-c1"] == {
-        "site": "fz-gulou-002", "district": "gulou", "periods": 0, "availability": None,
-        "met": None, "outage_periods": 0, "hours_without_report": HOURS}
+        "site": "fz-gulou-002", "district": "gulou", "periods": 0,
+        "periods_expected": HOURS * 4, "availability": None, "met": None, "outage_periods": 0}
     assert cells["commissioned"] == {
         "year": 2026, "sites": 2, "target_per_year": 10000,
         "target_to_date": round(10000 * 340 / 365, 1), "met": False, "sites_with_a_date": 4}
