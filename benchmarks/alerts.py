@@ -8,7 +8,8 @@ In one run:
 - ``latency``: on a stack of its own (embedded Tansu and PostgreSQL on free ports; worker,
   sink and ``fjsense notify`` as child processes; a real webhook receiver), readings enter
   ``fj.raw.power`` at ``--rate`` readings/s for ``--seconds``, live event time, and every
-  ``--breach-every``-th one breaches its station's rule (a station breaches once). Latency is
+  ``--breach-every``-th one breaches its station's rule (a station breaches once), sent in
+  bursts every ``ingest.linger_ms`` as the bridge sends them. Latency is
   webhook receipt − the reading's send, p50/p99, and ``lost`` counts breaches never notified;
   raw baseline: a Kafka produce → consume round trip plus a POST to the same receiver
   (``ratio.p99_vs_floor``). The MQTT → Kafka leg is ``benchmarks/e2e.py``'s.
@@ -180,8 +181,10 @@ def floor(settings: Settings, receiver: Receiver, rounds: int = 300) -> dict[str
 
 def latency(settings: Settings, receiver: Receiver, rate: float, seconds: float,
             breach_every: int) -> dict[str, float | None]:
-    """Live readings at ``rate``/s; from each breaching reading's send to its notification."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers, linger_ms=0)
+    """Live readings at ``rate``/s; from each breaching reading's send to its notification.
+    They reach Kafka as the bridge sends them: in bursts every ``ingest.linger_ms``."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers,
+                             linger_ms=settings.ingest.linger_ms)
     rng = random.Random(11)
     order = list(range(STATIONS))
     rng.shuffle(order)  # stations in the order they breach, each once

@@ -27,8 +27,28 @@ def end_offsets(settings: Settings, consumer: KafkaConsumer,
     ``fetch_max_wait_ms=READ_WAIT_MS``: the embedded broker holds a fetch that finds nothing
     for the whole wait."""
     reported: dict[TopicPartition, int] = consumer.end_offsets(partitions)
+    if settings.kafka.external:
+        return reported
+    return _past_last_batches(consumer, reported)
+
+
+def embedded_ends(servers: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """``end_offsets`` on the embedded broker, with a consumer of its own: for a caller that
+    has no kafka-python consumer to lend, such as faust's table recovery
+    (``streams/changelog_ends.py``)."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, fetch_max_wait_ms=READ_WAIT_MS,
+                             enable_auto_commit=False)
+    try:
+        return _past_last_batches(consumer, consumer.end_offsets(partitions))
+    finally:
+        consumer.close()
+
+
+def _past_last_batches(consumer: KafkaConsumer, reported: dict[TopicPartition, int]
+                       ) -> dict[TopicPartition, int]:
+    """Each reported end corrected by reading the partition's last batch from it."""
     ends = {tp: end for tp, end in reported.items() if end > 0}
-    if settings.kafka.external or not ends:
+    if not ends:
         return reported
     consumer.assign(list(ends))
     for tp, end in ends.items():
