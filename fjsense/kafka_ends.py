@@ -35,7 +35,7 @@ def end_offsets(settings: Settings, consumer: KafkaConsumer,
 def embedded_ends(servers: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
     """``end_offsets`` on the embedded broker, with a consumer of its own: for a caller that
     has no kafka-python consumer to lend, such as faust's table recovery
-    (``streams/changelog_ends.py``)."""
+    (``streams/embedded_broker.py``)."""
     consumer = KafkaConsumer(bootstrap_servers=servers, fetch_max_wait_ms=READ_WAIT_MS,
                              enable_auto_commit=False)
     try:

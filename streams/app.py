@@ -16,10 +16,10 @@ from fjsense.rules import load_rules
 from fjsense.settings import Settings
 from fjsense.topics import all_streams
 from streams.alerts import RuleReloader, alert_processors
-from streams.changelog_ends import EmbeddedTransport
 from streams.contiguous import ContiguousTransport
 from streams.contract import Processor
 from streams.durable import attach
+from streams.embedded_broker import EmbeddedTransport
 
 RELOAD_SECONDS = 5.0  # how often the rule file is looked at
 # On the embedded broker every produce request costs the broker (and the worker) a round of
@@ -98,7 +98,7 @@ def create_app(settings: Settings, health: Health | None = None) -> faust.App:
         producer_linger=0.0 if settings.kafka.external else EMBEDDED_LINGER_SECONDS,
     )
     # faust hands on records fetched before its seek and commits past them (streams/contiguous);
-    # on the embedded broker, table recovery reads the changelogs' real ends (changelog_ends)
+    # on the embedded broker, table recovery reads the changelogs' real ends (embedded_broker)
     transport = ContiguousTransport if settings.kafka.external else EmbeddedTransport
     app.transport = transport(app.conf.broker_consumer, app)
     streams = all_streams(registry(settings.plugins))
