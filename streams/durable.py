@@ -141,6 +141,8 @@ class DurableRunner:
         self.resends: set[asyncio.Future] = set()  # outbox re-sends under way
         self.typed = cast(TypedState, processor) if callable(
             getattr(processor, "load_state", None)) else None
+        # per key: its entry as the table holds it, and that entry's typed state
+        self.loaded: dict[str, tuple[dict[str, Any], Any]] = {}
         topic_in = app.topic(source.topic, key_type=bytes, value_type=bytes,
                              partitions=partitions, key_serializer="raw",
                              value_serializer="raw")
@@ -193,17 +195,35 @@ class DurableRunner:
         """One Kafka record: skipped when its key's state already has it (a replay after a
         crash), else stepped over and committed."""
         key = event.key.decode() if event.key else ""
-        entry: dict[str, Any] = dict(self.table[key]) or {"offset": -1, "state": {},
-                                                          "outbox": []}
+        stored = self.table.data.get(key)
+        entry: dict[str, Any] = dict(stored) if stored else {"offset": -1, "state": {},
+                                                             "outbox": []}
         self.processed[event.message.partition] = event.message.offset
         if event.message.offset <= entry["offset"]:
             return
         entry["partition"] = event.message.partition
-        stored = entry["state"]
         state, outputs = guarded_step(
-            self.processor, self.source, self.typed.load_state(stored) if self.typed else stored,
+            self.processor, self.source,
+            self.typed_state(key, stored) if self.typed else entry["state"],
             key, event.value, event.message.timestamp)
         await self.commit(key, entry, event.message.offset, state, outputs)
+
+    def typed_state(self, key: str, stored: dict[str, Any] | None) -> Any:
+        """The typed state of ``stored``, the key's entry as the table holds it: loaded once
+        per entry written or recovered, not at every record and every tick (a site's PUE
+        state is validated by pydantic; ticks look at every key each second).
+
+        Remembered with the entry object itself: an entry recovered or written since is
+        another object, and is loaded afresh. A remembered state is never changed in place:
+        a step works on a copy (``guarded_step``), and so does a tick."""
+        assert self.typed is not None
+        remembered = self.loaded.get(key)
+        if stored is not None and remembered is not None and remembered[0] is stored:
+            return remembered[1]
+        state = self.typed.load_state(stored["state"] if stored else {})
+        if stored is not None:
+            self.loaded[key] = (stored, state)
+        return state
 
     # -- commit and outbox --------------------------------------------------------------------
 
@@ -229,6 +249,8 @@ class DurableRunner:
                  "state": self.typed.dump_state(state) if self.typed else state,
                  "outbox": [list(r) for r in pending + records]}
         await self.write_entry(key, entry["partition"], value)
+        if self.typed is not None:
+            self.loaded[key] = (value, state)  # the table holds ``value`` itself
         for record in records:
             await self.publish(record)
 
@@ -307,18 +329,18 @@ class DurableRunner:
         if self.catching_up():
             return
         ours = self.mine()
+        copied: Callable[[Any], Any] = getattr(self.processor, "copy_state", copy.deepcopy)
         for key in list(self.table.keys()):
-            entry = dict(self.table[key])  # read afresh: the agent may have moved it meanwhile
-            if entry.get("partition") not in ours:
+            stored = self.table.data.get(key)  # afresh: the agent may have moved it meanwhile
+            if not stored or stored.get("partition") not in ours:
                 continue
+            entry = dict(stored)
             now = time.time()
-            stored = entry["state"]
-            # typed: a fresh object the tick may change; untyped: read in place, copied to tick
-            state = self.typed.load_state(stored) if self.typed else stored
-            if not self.ticking.due(state, now):
+            # read in place to ask whether it is due, copied to tick
+            current = self.typed_state(key, stored) if self.typed else entry["state"]
+            if not self.ticking.due(current, now):
                 continue
-            if self.typed is None:
-                state = copy.deepcopy(stored)
+            state = copied(current)
             try:
                 outputs = self.ticking.tick(state, now)
                 if outputs:

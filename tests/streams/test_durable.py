@@ -1,16 +1,21 @@
 """The runner's guard: a processor's exception, or a record it cannot decode, becomes a dead
-letter with the processor's name; the state stays as it was before; the rest goes on."""
+letter with the processor's name; the state stays as it was before; the rest goes on. A typed
+state is loaded once per entry the table holds."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import faust
 
 from fjsense.deadletter import DeadLetter
 from fjsense.sensorkind import Stream
 from fjsense.topics import DEADLETTER
 from streams.contract import Batch, Output
-from streams.durable import guarded_step
+from streams.durable import DurableRunner, guarded_step
+from streams.state import KeyState, ModelState
 from tests.thermometer.kind import KIND, MEANS, TempMean
 
 SOURCE: Stream = KIND.raw
@@ -57,3 +62,49 @@ def test_a_record_that_cannot_be_decoded_is_a_dead_letter_and_changes_nothing():
     assert state == {"total": 1.0, "n": 1} and isinstance(out.value, DeadLetter)
     assert out.value.reason.startswith("summer: ValidationError") and out.value.payload == (
         b'[{"temp_c": "hot"}]')
+
+
+class Total(KeyState):
+    """A typed state: the temperatures' sum."""
+
+    total: float = 0.0
+
+
+class TypedSummer(ModelState[Total]):
+    """Adds temperatures up in a typed state; counts how often its state is loaded."""
+
+    name = "typed-summer"
+    source = KIND.raw_topic
+    state_model = Total
+
+    def __init__(self) -> None:
+        self.loads = 0
+
+    def load_state(self, data: dict[str, Any]) -> Total:
+        self.loads += 1
+        return super().load_state(data)
+
+    def step(self, state: Total, batch: Batch) -> list[Output]:
+        state.total += sum(r.temp_c for r in batch.items)
+        return []
+
+
+def test_a_typed_state_is_loaded_once_per_entry_the_table_holds(tmp_path: Path) -> None:
+    app = faust.App("loads", store="memory://", datadir=str(tmp_path), web_enabled=False)
+    processor = TypedSummer()
+    runner = DurableRunner(app, processor, SOURCE, partitions=1)
+    written = {"offset": 3, "partition": 0, "state": {"total": 21.5}, "outbox": []}
+    runner.table.data["lab"] = written
+    first = runner.typed_state("lab", written)
+    assert first.total == 21.5 and processor.loads == 1
+    assert runner.typed_state("lab", written) is first and processor.loads == 1
+    # a recovered entry is another object, though equal: loaded afresh
+    recovered = {**written, "state": {"total": 30.0}}
+    runner.table.data["lab"] = recovered
+    assert runner.typed_state("lab", recovered).total == 30.0 and processor.loads == 2
+    # a key never seen starts from an empty state, and nothing is remembered for it
+    assert runner.typed_state("new", None).total == 0.0 and "new" not in runner.loaded
+    # a step works on a copy: the remembered state is unchanged
+    state, _ = guarded_step(processor, SOURCE, runner.typed_state("lab", recovered), "lab",
+                            record(1.0), 0.0)
+    assert (state.total, runner.typed_state("lab", recovered).total) == (31.0, 30.0)
