@@ -69,8 +69,14 @@ class GroupState:
     members: dict[str, float] = field(default_factory=dict)  # a rollup: station → firing
 
     def dump(self) -> dict[str, Any]:
-        """As the changelog keeps it (JSON)."""
-        return dataclasses.asdict(self)
+        """As the changelog keeps it (JSON), with lists and mapping of its own. By hand:
+        ``dataclasses.asdict`` copies every value recursively, 20 times slower (14 µs a
+        group), and the alert engine dumps each reading's groups."""
+        data = dict(self.__dict__)
+        data["buffer"] = [list(sample) for sample in self.buffer]
+        data["members"] = dict(self.members)
+        data["prev"] = list(self.prev) if self.prev is not None else None
+        return data
 
     def copy(self) -> GroupState:
         """A copy whose lists and mapping are its own: the runner steps on a copy so that a

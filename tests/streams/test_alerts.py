@@ -5,6 +5,8 @@ the file, the line and the reason."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,27 @@ def test_late_samples_within_the_lateness_are_judged_in_order_and_older_ones_not
         observe(r, st, T0 + minute * MIN, value, limits)
     assert observe(r, st, T0 + 1 * MIN, 1.9, limits) == []  # 4 minutes late: not judged
     assert st.late == 1
+
+
+def test_a_group_state_dumps_every_field_and_loads_back_as_it_was():
+    r = rule(kind="rate", above=1.0, lateness="1m")
+    limits = Limits(above=1.0)
+    st = GroupState(site="fj-dc-fuzhou-01")
+    # minutes 0 to 1.5 judged (a rate keeps the previous sample), minute 3 still held
+    for minute, value in [(0, 10.0), (1, 500.0), (1.5, 20.0), (3, 30.0)]:
+        observe(r, st, T0 + minute * MIN, value, limits)
+    st.members["fj-dc-xiamen-01"] = 1.0
+    dumped = st.dump()
+    assert dumped == dataclasses.asdict(st)  # every field, as a recursive copy would give
+    assert dumped["buffer"] and dumped["prev"] is not None
+    assert GroupState.load(json.loads(json.dumps(dumped))) == st
+    # the dump shares no list or mapping with the state: the runner keeps both
+    dumped["buffer"][0][1] = -1.0
+    dumped["members"].clear()
+    dumped["prev"][1] = -1.0
+    assert GroupState.load(json.loads(json.dumps(st.dump()))) == st
+    assert st.members == {"fj-dc-xiamen-01": 1.0} and st.prev is not None and st.prev[1] != -1.0
+    assert all(sample[1] != -1.0 for sample in st.buffer)
 
 
 def test_samples_at_the_same_instant_are_each_judged():
