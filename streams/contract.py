@@ -56,10 +56,13 @@ class TypedState(Protocol):
     a step or a tick and dumps it after, so the processor never handles string keys."""
 
     def load_state(self, data: dict[str, Any]) -> Any:
-        """The typed state of a key, from its changelog entry (a fresh object)."""
+        """The typed state of a key, from its changelog entry: a fresh object sharing no list
+        or mapping with ``data`` (the runner steps on it in place, and loads ``data`` again
+        should a step fail)."""
 
     def dump_state(self, state: Any) -> dict[str, Any]:
-        """A key's state as its changelog entry keeps it (JSON)."""
+        """A key's state as its changelog entry keeps it (JSON), sharing no list or mapping
+        with ``state``: the table keeps the dump while the next step changes the state."""
 
     def copy_state(self, state: Any) -> Any:
         """A copy to step on, so that a failing step leaves the state as it was (faster

@@ -65,10 +65,17 @@ def state_copier(processor: Processor) -> Callable[[Any], Any]:
 
 
 def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
-                 value: bytes, timestamp: float) -> tuple[Any, list[Output]]:
+                 value: bytes, timestamp: float, pristine: Callable[[], Any] | None = None
+                 ) -> tuple[Any, list[Output]]:
     """Step over one Kafka record; a record that cannot be decoded, or a reading the processor
     raises on, becomes a dead letter (stage ``stream``) and leaves the state as it was before
-    it. The rest of the batch is processed (a failing batch is retried reading by reading)."""
+    it. The rest of the batch is processed (a failing batch is retried reading by reading).
+
+    ``state`` is stepped on in place when ``pristine`` can give it again as it was before
+    the record (the runner loads a typed state afresh from its changelog entry); else a copy
+    is. A copy per record was the biggest cost of the worker's step after the processors
+    themselves (6.6% of its busy time at 1,000 readings/s), and it only matters when a step
+    fails."""
     received = datetime.fromtimestamp(timestamp, UTC)
 
     def letter(exc: Exception, payload: bytes) -> Output:
@@ -82,12 +89,14 @@ def guarded_step(processor: Processor, source: Stream, state: Any, key: str,
     except ValueError as exc:
         return state, [letter(exc, value)]
     copied = state_copier(processor)
-    trial = copied(state)
+    trial = state if pristine is not None else copied(state)
     try:
         return trial, processor.step(trial, Batch(key, items, timestamp))
     except Exception as exc:  # noqa: BLE001 - find the reading at fault, one by one
         log.warning("%s failed on a batch of %d (%r); retrying reading by reading",
                     processor.name, len(items), exc)
+    if pristine is not None:
+        state = pristine()  # the failed step left its marks on the state it was given
     outputs: list[Output] = []
     for item in items:
         trial = copied(state)
@@ -209,10 +218,17 @@ class DurableRunner:
         if event.message.offset <= entry["offset"]:
             return
         entry["partition"] = event.message.partition
-        state, outputs = guarded_step(
-            self.processor, self.source,
-            self.typed_state(key, stored) if self.typed else entry["state"],
-            key, event.value, event.message.timestamp)
+        if self.typed is not None:
+            typed = self.typed
+            # stepped on in place: no longer the entry's state until the commit writes it
+            state = self.typed_state(key, stored)
+            self.loaded.pop(key, None)
+            state, outputs = guarded_step(
+                self.processor, self.source, state, key, event.value, event.message.timestamp,
+                pristine=lambda: typed.load_state(stored["state"] if stored else {}))
+        else:
+            state, outputs = guarded_step(self.processor, self.source, entry["state"], key,
+                                          event.value, event.message.timestamp)
         await self.commit(key, entry, event.message.offset, state, outputs)
 
     def typed_state(self, key: str, stored: dict[str, Any] | None) -> Any:
@@ -221,8 +237,9 @@ class DurableRunner:
         state is validated by pydantic; ticks look at every key each second).
 
         Remembered with the entry object itself: an entry recovered or written since is
-        another object, and is loaded afresh. A remembered state is never changed in place:
-        a step works on a copy (``guarded_step``), and so does a tick."""
+        another object, and is loaded afresh. A remembered state is never changed in place
+        while it is remembered: a step takes it out, steps on it and remembers it again with
+        the entry its commit writes; a tick works on a copy."""
         assert self.typed is not None
         remembered = self.loaded.get(key)
         if stored is not None and remembered is not None and remembered[0] is stored:

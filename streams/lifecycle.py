@@ -69,28 +69,29 @@ class GroupState:
     members: dict[str, float] = field(default_factory=dict)  # a rollup: station → firing
 
     def dump(self) -> dict[str, Any]:
-        """As the changelog keeps it (JSON), with lists and mapping of its own. By hand:
-        ``dataclasses.asdict`` copies every value recursively, 20 times slower (14 µs a
-        group), and the alert engine dumps each reading's groups."""
-        data = dict(self.__dict__)
-        data["buffer"] = [list(sample) for sample in self.buffer]
-        data["members"] = dict(self.members)
-        data["prev"] = list(self.prev) if self.prev is not None else None
-        return data
+        """As the changelog keeps it (JSON): a copy's attributes, with lists and mapping of
+        their own. Not ``dataclasses.asdict``: it copies every value recursively, 6 times
+        slower (14 µs a group), and the alert engine dumps each reading's groups."""
+        return self.copy().__dict__
 
     def copy(self) -> GroupState:
         """A copy whose lists and mapping are its own: the runner steps on a copy so that a
         failing step leaves the state as it was, and deepcopy of a dataclass is slow."""
-        twin = copy.copy(self)
-        twin.buffer = [list(sample) for sample in self.buffer]
-        twin.members = dict(self.members)
-        twin.prev = list(self.prev) if self.prev is not None else None
-        return twin
+        return copy.copy(self)._own()
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> GroupState:
-        """From the changelog's JSON (a state written before a field existed takes its default)."""
-        return cls(**data)
+        """From the changelog's JSON (a state written before a field existed takes its
+        default), sharing no list with ``data``: the runner steps on it in place and keeps
+        ``data`` to start again from should a step fail."""
+        return cls(**data)._own()
+
+    def _own(self) -> GroupState:
+        """Give this state lists and a mapping of its own (after a shallow copy or a load)."""
+        self.buffer = [list(sample) for sample in self.buffer]
+        self.members = dict(self.members)
+        self.prev = list(self.prev) if self.prev is not None else None
+        return self
 
 
 def observe(rule: Rule, st: GroupState, at: float, value: Any, limits: Limits,

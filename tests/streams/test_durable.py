@@ -80,13 +80,22 @@ class TypedSummer(ModelState[Total]):
 
     def __init__(self) -> None:
         self.loads = 0
+        self.copies = 0
 
     def load_state(self, data: dict[str, Any]) -> Total:
         self.loads += 1
         return super().load_state(data)
 
+    def copy_state(self, state: Total) -> Total:
+        self.copies += 1
+        return super().copy_state(state)
+
     def step(self, state: Total, batch: Batch) -> list[Output]:
-        state.total += sum(r.temp_c for r in batch.items)
+        """Raises on -99 °C after it has already added it up."""
+        for r in batch.items:
+            state.total += r.temp_c
+            if r.temp_c == -99.0:
+                raise ValueError("a sensor fault code, not a temperature")
         return []
 
 
@@ -116,3 +125,25 @@ def test_a_typed_state_is_loaded_once_per_entry_the_table_holds(tmp_path: Path) 
     del runner.table.data["moved"]
     asyncio.run(runner.forget_replaced_states())
     assert list(runner.loaded) == ["lab"] and runner.loaded["lab"][0] is recovered
+
+
+def test_a_state_that_can_be_loaded_again_is_stepped_on_in_place_without_a_copy() -> None:
+    processor = TypedSummer()
+    entry = {"total": 10.0}
+    state = processor.load_state(entry)
+    after, outputs = guarded_step(processor, SOURCE, state, "lab", record(20.0, 5.0), 1.8e9,
+                                  pristine=lambda: processor.load_state(entry))
+    assert after is state and after.total == 35.0 and outputs == []
+    assert processor.copies == 0 and processor.loads == 1
+
+
+def test_a_failed_step_in_place_starts_again_from_the_state_loaded_afresh() -> None:
+    processor = TypedSummer()
+    entry = {"total": 10.0}
+    state = processor.load_state(entry)
+    after, outputs = guarded_step(processor, SOURCE, state, "lab", record(20.0, -99.0, 5.0),
+                                  1.8e9, pristine=lambda: processor.load_state(entry))
+    # 10 + 20 + 5: the failed batch's marks on the state it was given are gone
+    assert after.total == 35.0 and after is not state and processor.loads == 2
+    [letter] = [o.value for o in outputs]
+    assert isinstance(letter, DeadLetter) and json.loads(letter.payload)["temp_c"] == -99.0

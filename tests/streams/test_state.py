@@ -1,6 +1,8 @@
 """Every built-in kind's processor keeps a typed state: it survives the changelog's JSON
-unchanged, a copy to step on is independent of it, and an entry that does not fit the model
-(another version's field) is refused by name instead of being half read."""
+unchanged, a copy to step on is independent of it, its dump and its load share no list or
+mapping with it (the runner steps on a loaded state in place while the table keeps the dump),
+and an entry that does not fit the model (another version's field) is refused by name instead
+of being half read."""
 
 from __future__ import annotations
 
@@ -13,13 +15,39 @@ from pydantic import ValidationError
 
 from fjsense.catalog import load_catalog
 from fjsense.settings import Settings
-from kinds.power.kind import PowerReading
+from fjsense.rules import load_rules
+from kinds.power.kind import PowerReading, PueWindow
 from kinds.power.processor import PueProcessor
 from streams.app import kind_processors
+from streams.alerts import alert_processors
 from streams.contract import Batch, TypedState
 
 BUILT_IN = {"pue", "buoy-qc", "buoy-quality", "tide", "cell-kpi", "coverage-parts",
             "coverage-sums", "pollution"}
+
+
+def containers(value: Any) -> dict[int, Any]:
+    """Every list and mapping reachable from ``value`` (through models and dataclasses), by
+    identity."""
+    found: dict[int, Any] = {}
+
+    def walk(item: Any) -> None:
+        if isinstance(item, list | dict):
+            found[id(item)] = item
+        children = (item.values() if isinstance(item, dict) else item
+                    if isinstance(item, list | tuple) else vars(item).values()
+                    if hasattr(item, "__dict__") else ())
+        for child in children:
+            walk(child)
+
+    walk(value)
+    return found
+
+
+def shares(a: Any, b: Any) -> list[Any]:
+    """The lists and mappings ``a`` and ``b`` hold in common."""
+    mine = containers(a)
+    return [c for i, c in containers(b).items() if i in mine]
 
 
 def typed(tmp_path: Any) -> dict[str, TypedState]:
@@ -60,3 +88,30 @@ def test_a_site_state_after_readings_round_trips_and_its_copy_is_its_own() -> No
     copy.points[next(iter(copy.points))].clear()
     copy.latest.clear()
     assert processor.dump_state(state) == kept  # the original is untouched
+    # what the runner relies on to step in place: dump and load share nothing with the state
+    dumped = processor.dump_state(state)
+    assert containers(state) and shares(state, dumped) == []
+    assert shares(processor.load_state(dumped), dumped) == []
+
+
+def test_an_alert_state_after_breaches_shares_nothing_with_its_dump_or_its_load() -> None:
+    catalog = load_catalog()
+    settings = Settings()
+    [engine] = [e for e in alert_processors(load_rules(settings, catalog), catalog, settings)
+                if e.source == "fj.derived.pue"]
+    site = "changle-dc1"
+    state = engine.load_state({})
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    for minute in range(12):
+        engine.step(state, Batch(site, [PueWindow(
+            site=site, window_start=t0 + timedelta(minutes=minute),
+            window_end=t0 + timedelta(minutes=minute + 1), facility_kwh=None, it_kwh=None,
+            cooling_kwh=None, pue=1.6, pue_rolling=1.6, instant_kw_ratio=None, reason=None,
+            rolling_reason=None)], 0.0))
+    dumped = engine.dump_state(state)
+    assert any(st["buffer"] or st["state"] != "inactive"
+               for groups in dumped.values() for st in groups.values())
+    assert shares(state, dumped) == []
+    loaded = engine.load_state(json.loads(json.dumps(dumped)))
+    assert engine.dump_state(loaded) == dumped
+    assert shares(engine.load_state(dumped), dumped) == []
