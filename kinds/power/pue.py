@@ -206,6 +206,9 @@ class SitePue:
                     break
                 total += got
             energy[circuit] = total
+        # a site whose catalog lists no meter of a circuit PUE needs (one being fitted)
+        missing += [f"no {circuit} meter in the catalog" for circuit in REQUIRED
+                    if circuit not in energy]
         pue, reason = None, None
         if missing:
             reason = "; ".join(sorted(missing))

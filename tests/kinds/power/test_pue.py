@@ -99,6 +99,18 @@ def test_missing_it_meter_gives_no_pue_and_says_why():
     assert windows[1]["it_kwh"] is None
 
 
+def test_a_site_whose_catalog_has_no_it_meter_gets_windows_that_say_so():
+    site, state = SitePue("s", [m for m in METERS if m.circuit != "it"], CONFIG), SiteState()
+    windows = []
+    for event in readings(4, {"f": lambda t: 1200.0, "c": lambda t: 150.0}):
+        got = add(site, state, event)
+        assert not isinstance(got, Late)
+        windows += got
+    assert len(windows) == 2  # minutes 0 and 1; the rest wait for the allowed lateness
+    assert all(w["pue"] is None and w["reason"] == "no it meter in the catalog" for w in windows)
+    assert windows[0]["facility_kwh"] == pytest.approx(20.0) and windows[0]["it_kwh"] is None
+
+
 def test_missing_cooling_does_not_block_pue():
     events = [e for e in readings(15, {"f": lambda t: 1200.0, "i": lambda t: 1000.0, "c": lambda t: 1.0})
               if e["device"] != "c"]
