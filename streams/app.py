@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any
@@ -139,7 +140,14 @@ def run_worker(settings: Settings, loglevel: str = "warning", health_port: int |
     port = settings.health.worker_port if health_port is None else health_port
     server = HealthServer(health, settings.health.host, port)
     try:
-        worker = Worker(create_app(settings, health), loglevel=loglevel)
+        app = create_app(settings, health)
+        # The catalog, rules and processors just built live as long as the worker: frozen
+        # out of the collector's reach, so that a full collection walks only what came
+        # since. Measured with the alert benchmark's 10,000 sites: each full collection
+        # stopped the worker for 470-520 ms (every ~26 s at 1,000 readings/s), 230-300 ms
+        # with them frozen.
+        gc.freeze()
+        worker = Worker(app, loglevel=loglevel)
         # faust's start-up spinner turns the root logger to DEBUG for good, to spin on every
         # record: every library then builds a log record per message sent (a tenth of the
         # worker's time at 1,000 readings/s, profiled). No spinner, and the level stays.
