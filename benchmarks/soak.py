@@ -12,8 +12,11 @@ takes it: meters publish one-reading MQTT messages, the bridge sends one record 
 Measured, one JSON line on stdout (progress on stderr):
 - ``busiest_partition_records``: the most records any partition of any topic holds at the end;
 - ``readings`` published, ``stored`` (distinct (device, seq) rows), ``lost``, ``doubled``;
-- ``max_stall_s``: the longest time without a new stored row after warm-up while readings were
-  still being published;
+- ``max_stall_s``: after warm-up, the longest time the pipeline had readings to store (a chunk
+  being published, or readings published and not stored yet) and stored none. The driver's
+  own pause between chunks (it counts the partitions' records, then builds the next chunk) is
+  not counted once the pipeline has stored everything published: a pipeline that keeps up
+  would otherwise show that pause as a stall;
 - ``broker_rss_mb``: the broker's resident memory at the end; ``broker_records``, what it holds
   in all topics; ``broker_rss_mb_per_million``, what its memory grew by per million of those;
 - ``elapsed_s``, and ``drain_s``: how long the pipeline took to store the rest once publishing
@@ -27,7 +30,6 @@ Measured, one JSON line on stdout (progress on stderr):
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 import tempfile
@@ -55,6 +57,39 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+Chunk = tuple[float, float, int]  # publishing began, ended (monotonic); readings published by then
+
+
+def longest_stall(samples: list[tuple[float, int]], start: float, end: float,
+                  chunks: list[Chunk]) -> float | None:
+    """The longest time within [start, end] during which the pipeline owed readings (a chunk
+    was being published, or fewer were stored than the chunks published) and the stored count
+    did not rise; ``samples`` are (time, stored so far). None for a run that ended within its
+    warm-up (nothing was watched)."""
+    if end <= start:
+        return None
+
+    def owed(at: float, stored: int) -> bool:
+        published = max((total for _, ended, total in chunks if ended <= at), default=0)
+        return stored < published or any(began <= at <= ended for began, ended, _ in chunks)
+
+    longest, since, before = 0.0, None, None
+    for at, stored in samples:
+        rose = before is not None and stored > before
+        before = stored
+        if not start <= at <= end:
+            continue
+        if rose and since is not None:
+            longest = max(longest, at - since)
+        if rose or not owed(at, stored):
+            since = at if owed(at, stored) else None
+        elif since is None:
+            since = at
+    if since is not None:
+        longest = max(longest, end - since)
+    return longest
+
+
 class StoredWatch(threading.Thread):
     """Counts stored readings every ``POLL_S`` and keeps when the count last rose."""
 
@@ -69,15 +104,9 @@ class StoredWatch(threading.Thread):
             while not self.stop.wait(POLL_S):
                 self.samples.append((time.monotonic(), new_rows(conn, self.since)))
 
-    def max_stall(self, start: float, end: float) -> float | None:
-        """The longest time between two rises of the stored count within [start, end]; None
-        for a run that ended within its warm-up (nothing was watched)."""
-        if end <= start:
-            return None
-        rises = [t for (_, before), (t, n) in itertools.pairwise(self.samples)
-                 if n > before and start <= t <= end]
-        edges = [start, *rises, end]
-        return max(b - a for a, b in itertools.pairwise(edges))
+    def max_stall(self, start: float, end: float, chunks: list[Chunk]) -> float | None:
+        """``longest_stall`` of what this watch counted."""
+        return longest_stall(self.samples, start, end, chunks)
 
     def rate(self, start: float, end: float) -> float:
         """Stored readings per second within [start, end]."""
@@ -119,12 +148,15 @@ def soak(settings: Settings, broker_pid: int, target: int, chunk: int, drain_s: 
     watch.start()
     start = time.monotonic()
     published, busiest, at = 0, 0, datetime.now(UTC) - timedelta(days=30)
+    chunks: list[Chunk] = []
     while busiest < target:
         messages = readings.history(chunk, 1, at, step=1.0)
         at = datetime.fromtimestamp(messages[-1].at, UTC) + timedelta(seconds=1)
         publisher = DevicePublisher(settings)
         publisher.ack_every, publisher.sync_seconds = 2000, float("inf")
+        began = time.monotonic()
         published += len(publisher.run(messages).valid)
+        chunks.append((began, time.monotonic(), published))
         publisher.close()
         busiest, _ = partition_records(settings)
         log(f"  {published:,} readings published, busiest partition {busiest:,} records, "
@@ -146,7 +178,7 @@ def soak(settings: Settings, broker_pid: int, target: int, chunk: int, drain_s: 
     busiest, everything = partition_records(settings)
     return {"busiest_partition_records": busiest, "readings": published, "stored": distinct,
             "lost": published - distinct, "doubled": rows - distinct,
-            "max_stall_s": watch.max_stall(start + WARM_UP_S, publishing_ended),
+            "max_stall_s": watch.max_stall(start + WARM_UP_S, publishing_ended, chunks),
             "broker_rss_mb": broker, "broker_records": everything,
             "broker_rss_mb_per_million": (broker - rss_before) / max(everything, 1) * 1e6,
             "elapsed_s": end - start, "drain_s": drained_s,
