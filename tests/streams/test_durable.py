@@ -147,18 +147,3 @@ def test_a_failed_step_in_place_starts_again_from_the_state_loaded_afresh() -> N
     assert after.total == 35.0 and after is not state and processor.loads == 2
     [letter] = [o.value for o in outputs]
     assert isinstance(letter, DeadLetter) and json.loads(letter.payload)["temp_c"] == -99.0
-
-
-def test_changelog_entries_read_the_same_by_faust_with_orjson_and_by_plain_json() -> None:
-    """faust encodes table entries with orjson (installed with faust-streaming[orjson]);
-    an entry written before, by the standard library, still recovers as it was."""
-    from faust.serializers import codecs
-    from faust.utils import json as faust_json
-
-    assert faust_json.orjson is not None
-    entry = {"offset": 41, "partition": 3, "state": {"total": 21.5, "hours": {"1764547200": [
-        1.25, 3]}, "since": None, "ok": True}, "outbox": [["fj.alerts", "lab", "[{\"a\":1}]"]]}
-    written = codecs.dumps("json", entry)
-    assert json.loads(written) == entry
-    assert codecs.loads("json", json.dumps(entry).encode()) == entry
-    assert codecs.dumps("json", "lab") == json.dumps("lab").encode()  # the table's keys
