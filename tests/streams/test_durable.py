@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import pytest
 
 from fjsense.deadletter import DeadLetter
 from fjsense.sensorkind import Stream
@@ -147,3 +148,23 @@ def test_a_failed_step_in_place_starts_again_from_the_state_loaded_afresh() -> N
     assert after.total == 35.0 and after is not state and processor.loads == 2
     [letter] = [o.value for o in outputs]
     assert isinstance(letter, DeadLetter) and json.loads(letter.payload)["temp_c"] == -99.0
+
+
+def test_a_changelog_entry_is_plain_json_and_numpys_numbers_are_plain_numbers() -> None:
+    """The runner writes entries with orjson; numpy's scalars, which orjson refuses and the
+    standard library wrote, come out as plain numbers; faust reads the entry back as it was."""
+    import numpy as np
+    from faust.serializers import codecs
+
+    from streams.durable import entry_json
+
+    entry = {"offset": 41, "partition": 3, "state": {"total": np.float64(21.5), "n": np.int64(
+        3), "ok": True, "since": None, "hours": {"1764547200": [1.25, 3]}},
+        "outbox": [["fj.alerts", "lab", "[{\"a\":1}]"]]}
+    written = entry_json(entry)
+    assert json.loads(written) == json.loads(json.dumps(entry, default=float))
+    assert json.loads(written)["state"]["n"] == 3 and isinstance(
+        json.loads(written)["state"]["n"], int)
+    assert codecs.loads("json", written) == entry  # as faust's recovery reads it
+    with pytest.raises(TypeError, match="PosixPath"):
+        entry_json({"state": {"file": Path("/tmp/x")}})
